@@ -1,0 +1,72 @@
+/**
+ * The one place that loads the native addon (node-gyp-build on the package root: a prebuild when
+ * one matches this platform, else the source build in build/Release) and types its surface.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { AddonLoadError } from './errors.js';
+
+const require = createRequire(import.meta.url);
+
+/** The package root: the nearest folder above this file whose package.json is ours. */
+export const packageRoot: string = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(start: string): string {
+  for (let dir = start; ; dir = path.dirname(dir)) {
+    const manifest = path.join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string };
+      if (name === '@dynamo/memory') return dir;
+    }
+    if (path.dirname(dir) === dir) return path.resolve(start, '..');
+  }
+}
+
+/** An opaque native handle (a napi External). */
+export type NativeHandle = { readonly __nativeHandle: unique symbol };
+
+/** The typed surface of the addon. Each capability owns one section. */
+export interface NativeBinding {
+  abiVersion: number;
+  modules: string[];
+
+  // --- host memory (cpp/binding/host_buffer.cpp) ---
+  // --- O_DIRECT files and the I/O engine (cpp/binding/direct_file.cpp) ---
+  // --- CUDA (cpp/binding/cuda.cpp) ---
+  // --- NIXL (cpp/binding/nixl.cpp) ---
+}
+
+let loaded: NativeBinding | undefined;
+
+/**
+ * Returns the addon, loading it on first use.
+ *
+ * @throws {AddonLoadError} `ERR_DMEM_ADDON_LOAD` listing the likely fixes.
+ */
+export function native(): NativeBinding {
+  if (loaded) return loaded;
+  try {
+    const load = require('node-gyp-build') as (root: string) => NativeBinding;
+    loaded = load(packageRoot);
+    return loaded;
+  } catch (failure) {
+    const reason = failure instanceof Error ? failure.message : String(failure);
+    throw new AddonLoadError(
+      'ERR_DMEM_ADDON_LOAD',
+      [
+        `Could not load the @dynamo/memory native addon for ${process.platform}-${process.arch} ` +
+          `(Node ${process.version}, N-API ${process.versions.napi}): ${reason}`,
+        'Likely fixes:',
+        `  - no prebuild for this platform: only linux-x64 ships one; build from source with ` +
+          `"npm rebuild @dynamo/memory" (needs python3, make and a C++20 compiler)`,
+        '  - installed with --ignore-scripts and no prebuild matched: run "npm rebuild @dynamo/memory"',
+        '  - a source build failed: rerun it with "npx node-gyp rebuild --verbose" in ' +
+          packageRoot,
+      ].join('\n'),
+      { cause: failure },
+    );
+  }
+}

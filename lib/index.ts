@@ -1,0 +1,4 @@
+/** @dynamo/memory: page-aligned host memory, O_DIRECT files, CUDA and NIXL for Node.js. */
+export * from './errors.js';
+export { parseSize, formatSize } from './size.js';
+export type { VendorMode } from './env.js';
