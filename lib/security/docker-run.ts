@@ -1,0 +1,584 @@
+/**
+ * `docker run` command lines, alone or inside shell scripts (with line continuations, `sudo`,
+ * variable prefixes and command substitutions), turned into the workload model that the static
+ * checks read. Suppressions are comments right above the command:
+ * `# memory.dynamo.ai/ignore-check.ST-CAP-01: <reason>`.
+ */
+import { finding } from './manifest/catalogue.js';
+import {
+  emptyContainer,
+  emptyWorkload,
+  type ContainerModel,
+  type Located,
+  type WorkloadModel,
+} from './manifest/model.js';
+import { parseDockerSize } from './manifest/quantity.js';
+import { scanShell, type ShellScan, type ShellToken } from './manifest/shell.js';
+import type { CheckResult, SourceLocation } from './report.js';
+
+/** What scanning a script gives. */
+export interface DockerScan {
+  workloads: WorkloadModel[];
+  findings: CheckResult[];
+}
+
+/** `docker run` flags that take a value; the rest of `valueless` take none. */
+const valued = new Set([
+  '--add-host',
+  '--annotation',
+  '--attach',
+  '--blkio-weight',
+  '--blkio-weight-device',
+  '--cap-add',
+  '--cap-drop',
+  '--cgroup-parent',
+  '--cgroupns',
+  '--cidfile',
+  '--cpu-count',
+  '--cpu-percent',
+  '--cpu-period',
+  '--cpu-quota',
+  '--cpu-rt-period',
+  '--cpu-rt-runtime',
+  '--cpu-shares',
+  '--cpus',
+  '--cpuset-cpus',
+  '--cpuset-mems',
+  '--detach-keys',
+  '--device',
+  '--device-cgroup-rule',
+  '--device-read-bps',
+  '--device-read-iops',
+  '--device-write-bps',
+  '--device-write-iops',
+  '--dns',
+  '--dns-opt',
+  '--dns-option',
+  '--dns-search',
+  '--domainname',
+  '--entrypoint',
+  '--env',
+  '--env-file',
+  '--expose',
+  '--gpus',
+  '--group-add',
+  '--health-cmd',
+  '--health-interval',
+  '--health-retries',
+  '--health-start-interval',
+  '--health-start-period',
+  '--health-timeout',
+  '--hostname',
+  '--io-maxbandwidth',
+  '--io-maxiops',
+  '--ip',
+  '--ip6',
+  '--ipc',
+  '--isolation',
+  '--kernel-memory',
+  '--label',
+  '--label-file',
+  '--link',
+  '--link-local-ip',
+  '--log-driver',
+  '--log-opt',
+  '--mac-address',
+  '--memory',
+  '--memory-reservation',
+  '--memory-swap',
+  '--memory-swappiness',
+  '--mount',
+  '--name',
+  '--net',
+  '--net-alias',
+  '--network',
+  '--network-alias',
+  '--oom-score-adj',
+  '--pid',
+  '--pids-limit',
+  '--platform',
+  '--publish',
+  '--pull',
+  '--restart',
+  '--runtime',
+  '--security-opt',
+  '--shm-size',
+  '--stop-signal',
+  '--stop-timeout',
+  '--storage-opt',
+  '--sysctl',
+  '--tmpfs',
+  '--ulimit',
+  '--user',
+  '--userns',
+  '--uts',
+  '--volume',
+  '--volume-driver',
+  '--volumes-from',
+  '--workdir',
+]);
+const valueless = new Set([
+  '--detach',
+  '--disable-content-trust',
+  '--help',
+  '--init',
+  '--interactive',
+  '--no-healthcheck',
+  '--oom-kill-disable',
+  '--privileged',
+  '--publish-all',
+  '--quiet',
+  '--read-only',
+  '--rm',
+  '--sig-proxy',
+  '--tty',
+  '--use-api-socket',
+]);
+const shortFlags: Record<string, string> = {
+  a: '--attach',
+  c: '--cpu-shares',
+  d: '--detach',
+  e: '--env',
+  h: '--hostname',
+  i: '--interactive',
+  l: '--label',
+  m: '--memory',
+  p: '--publish',
+  P: '--publish-all',
+  q: '--quiet',
+  t: '--tty',
+  u: '--user',
+  v: '--volume',
+  w: '--workdir',
+};
+const dockerGlobalsWithValue = new Set([
+  '-H',
+  '--host',
+  '-c',
+  '--context',
+  '--config',
+  '-l',
+  '--log-level',
+  '--tlscacert',
+  '--tlscert',
+  '--tlskey',
+]);
+
+/** One parsed flag. */
+interface Flag {
+  name: string;
+  value: string;
+  text: string;
+  loc: SourceLocation;
+  vars: string[];
+}
+
+/** Maps offsets to 1-based lines and columns. */
+class Lines {
+  private readonly starts: number[] = [0];
+
+  constructor(
+    readonly file: string,
+    text: string,
+  ) {
+    for (let i = 0; i < text.length; i++) if (text[i] === '\n') this.starts.push(i + 1);
+  }
+
+  at(offset: number): SourceLocation {
+    let low = 0;
+    let high = this.starts.length - 1;
+    while (low < high) {
+      const mid = (low + high + 1) >> 1;
+      if (this.starts[mid]! <= offset) low = mid;
+      else high = mid - 1;
+    }
+    return { file: this.file, line: low + 1, column: offset - this.starts[low]! + 1 };
+  }
+}
+
+/**
+ * Finds every `docker run` (also `docker container run`, `docker create`, `nvidia-docker run`,
+ * `podman run`) in a script or a single command line and models each one.
+ */
+export function scanDockerRuns(file: string, text: string): DockerScan {
+  const lines = new Lines(file, text);
+  const out: DockerScan = { workloads: [], findings: [] };
+  const pending: Array<{ text: string; offset: number }> = [{ text, offset: 0 }];
+  while (pending.length > 0) {
+    const part = pending.shift()!;
+    const scan = scanShell(part.text, part.offset);
+    pending.push(...scan.nested);
+    for (const command of splitCommands(scan.tokens)) {
+      const args = dockerRunArgs(command);
+      if (args) out.workloads.push(modelRun(lines, scan, command[0]!, args, out.findings));
+    }
+  }
+  out.workloads.sort((a, b) => a.loc.line - b.loc.line);
+  return out;
+}
+
+function splitCommands(tokens: ShellToken[]): ShellToken[][] {
+  const commands: ShellToken[][] = [];
+  let current: ShellToken[] = [];
+  for (const token of tokens) {
+    if (token.kind === 'op') {
+      if (current.length) commands.push(current);
+      current = [];
+    } else {
+      current.push(token);
+    }
+  }
+  if (current.length) commands.push(current);
+  return commands;
+}
+
+/** The arguments after `run` when the command is a docker run, else undefined. */
+function dockerRunArgs(words: ShellToken[]): ShellToken[] | undefined {
+  let i = 0;
+  const skippable = (w: ShellToken) =>
+    /^[A-Za-z_][A-Za-z0-9_]*=/.test(w.value) ||
+    ['sudo', 'exec', 'time', 'nohup', 'command', 'env', 'eval'].includes(w.value) ||
+    (w.vars.length > 0 && /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$/.test(w.value));
+  while (
+    i < words.length &&
+    (skippable(words[i]!) || (words[i - 1]?.value === 'sudo' && words[i]!.value.startsWith('-')))
+  ) {
+    i++;
+  }
+  const program = words[i]?.value.split('/').pop();
+  if (!program || !['docker', 'nvidia-docker', 'podman'].includes(program)) return undefined;
+  i++;
+  while (i < words.length && words[i]!.value.startsWith('-')) {
+    i += dockerGlobalsWithValue.has(words[i]!.value) ? 2 : 1;
+  }
+  if (words[i]?.value === 'container') i++;
+  if (words[i]?.value !== 'run' && words[i]?.value !== 'create') return undefined;
+  return words.slice(i + 1);
+}
+
+function modelRun(
+  lines: Lines,
+  scan: ShellScan,
+  first: ShellToken,
+  args: ShellToken[],
+  findings: CheckResult[],
+): WorkloadModel {
+  const loc = lines.at(first.offset);
+  const flags: Flag[] = [];
+  const unknown: Flag[] = [];
+  const vars = new Set<string>();
+  let image: ShellToken | undefined;
+
+  // flags up to the image; the command after it is the container's business
+  for (let i = 0; i < args.length && !image; i++) {
+    const token = args[i]!;
+    const at = lines.at(token.offset);
+    if (token.value === '--') {
+      image = args[i + 1];
+      break;
+    }
+    if (!token.value.startsWith('-') || token.value === '-') {
+      if (token.vars.length > 0 && /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$/.test(token.value)) {
+        // a variable alone in flag position usually carries flags (Dynamo's ${GPU_STRING})
+        token.vars.forEach((name) => vars.add(name));
+        continue;
+      }
+      image = token;
+      break;
+    }
+    const long = token.value.startsWith('--');
+    const names: Array<{ name: string; inline?: string }> = [];
+    if (long) {
+      const eq = token.value.indexOf('=');
+      names.push(
+        eq < 0
+          ? { name: token.value }
+          : { name: token.value.slice(0, eq), inline: token.value.slice(eq + 1) },
+      );
+    } else {
+      const chars = token.value.slice(1);
+      for (let k = 0; k < chars.length; k++) {
+        const name = shortFlags[chars[k]!] ?? `-${chars[k]}`;
+        if (valued.has(name)) {
+          const rest = chars.slice(k + 1).replace(/^=/, '');
+          names.push(rest ? { name, inline: rest } : { name });
+          break;
+        }
+        names.push({ name });
+      }
+    }
+    for (const { name, inline } of names) {
+      const canonical = name === '--net' ? '--network' : name;
+      if (valued.has(name)) {
+        let value = inline;
+        let text = token.raw;
+        const flagVars = [...token.vars];
+        if (value === undefined) {
+          const next = args[++i];
+          value = next?.value ?? '';
+          text = `${token.raw} ${next?.raw ?? ''}`.trim();
+          flagVars.push(...(next?.vars ?? []));
+        }
+        flagVars.forEach((v) => vars.add(v));
+        flags.push({ name: canonical, value, text, loc: at, vars: flagVars });
+      } else if (valueless.has(name)) {
+        flags.push({ name, value: inline ?? 'true', text: token.raw, loc: at, vars: [] });
+      } else {
+        unknown.push({ name, value: inline ?? '', text: token.raw, loc: at, vars: [] });
+      }
+    }
+  }
+
+  const nameFlag = flags.filter((f) => f.name === '--name').pop();
+  const containerName = nameFlag?.value || 'container';
+  const workload = emptyWorkload(
+    'docker',
+    { kind: 'docker run', name: nameFlag?.value || `line ${loc.line}` },
+    loc,
+  );
+  const container = emptyContainer(containerName, 'container', loc);
+  container.securityLoc = loc;
+  workload.containers.push(container);
+  if (image) {
+    image.vars.forEach((v) => vars.add(v));
+    container.image = {
+      value: image.value,
+      loc: lines.at(image.offset),
+      text: `image ${image.raw}`,
+    };
+  }
+  container.seccomp = { value: 'RuntimeDefault', loc, text: "Docker's default seccomp profile" };
+  for (const flag of flags) applyFlag(workload, container, flag);
+
+  // findings about the input itself
+  const subject = { ...workload.subject, container: containerName };
+  for (const flag of unknown) {
+    findings.push(
+      finding('ST-INPUT-03', 'WARN', {
+        evidence: [flag.text],
+        why: `${flag.name} is not a docker run flag this checker knows; it was read as taking no value`,
+        subject,
+        location: flag.loc,
+      }),
+    );
+  }
+  if (vars.size > 0) {
+    findings.push(
+      finding('ST-INPUT-04', 'INFO', {
+        evidence: [...vars].map((name) => `unresolved: ${name}`),
+        why: 'variables in flag positions may add or change flags that were not checked',
+        subject,
+        location: loc,
+      }),
+    );
+  }
+  if (!image) {
+    findings.push(
+      finding('ST-INPUT-01', 'WARN', {
+        evidence: ['no image after the flags'],
+        subject,
+        location: loc,
+      }),
+    );
+  }
+  readSuppressions(lines, scan, first.offset, workload);
+  return workload;
+}
+
+function located<T>(flag: Flag, value: T): Located<T> {
+  return { value, loc: flag.loc, text: flag.text };
+}
+
+function applyFlag(w: WorkloadModel, c: ContainerModel, flag: Flag): void {
+  const { name, value } = flag;
+  const hostMode = value === 'host';
+  switch (name) {
+    case '--privileged':
+      if (value !== 'false') c.privileged = located(flag, true);
+      break;
+    case '--cap-add':
+      c.capAdd.push(located(flag, value));
+      break;
+    case '--cap-drop':
+      c.capDrop.push(located(flag, value));
+      break;
+    case '--user': {
+      // unresolved parts ($(id -u)) are kept as written: the checks treat them as unknown
+      const [user, group] = value.split(':');
+      if (user) c.runAsUser = located(flag, /^\d+$/.test(user) ? Number(user) : user);
+      if (group) c.runAsGroup = located(flag, /^\d+$/.test(group) ? Number(group) : group);
+      break;
+    }
+    case '--group-add':
+      c.groupAdd.push(located(flag, value));
+      break;
+    case '--pid':
+      if (hostMode) w.hostPID = located(flag, true);
+      break;
+    case '--ipc':
+      if (hostMode) w.hostIPC = located(flag, true);
+      break;
+    case '--network':
+      if (hostMode) w.hostNetwork = located(flag, true);
+      break;
+    case '--uts':
+      if (hostMode) w.hostUTS = located(flag, true);
+      break;
+    case '--userns':
+      if (hostMode) w.hostUsers = located(flag, true);
+      break;
+    case '--security-opt':
+      applySecurityOpt(c, flag);
+      break;
+    case '--volume':
+      applyVolume(c, flag);
+      break;
+    case '--mount':
+      applyMount(c, flag);
+      break;
+    case '--tmpfs':
+      c.mounts.push({
+        target: value.split(':')[0]!,
+        readOnly: false,
+        scratch: true,
+        loc: flag.loc,
+        text: flag.text,
+      });
+      break;
+    case '--device':
+      c.devices.push(located(flag, value.split(':')[0]!));
+      break;
+    case '--device-cgroup-rule':
+      c.deviceCgroupRules.push(located(flag, value));
+      break;
+    case '--gpus': {
+      const spec = value.replace(/^"|"$/g, '');
+      const device = /device=([^,]+(?:,[^=,]+)*)/.exec(spec);
+      const count = /(?:^|,)count=(\d+|all)/.exec(spec);
+      const gpus =
+        spec === 'all' || count?.[1] === 'all'
+          ? 'all'
+          : device
+            ? device[1]!.split(',').length
+            : Number(count?.[1] ?? spec);
+      if (gpus === 'all' || Number.isFinite(gpus)) c.gpus = located(flag, gpus);
+      break;
+    }
+    case '--memory': {
+      const bytes = parseDockerSize(value);
+      if (bytes !== undefined) c.memoryLimit = located(flag, bytes);
+      break;
+    }
+    case '--shm-size': {
+      const bytes = parseDockerSize(value);
+      if (bytes !== undefined) w.shmSize = located(flag, bytes);
+      break;
+    }
+    case '--ulimit': {
+      const match = /^([a-z]+)=(-?\d+)(?::(-?\d+))?$/.exec(value);
+      if (match) {
+        const soft = Number(match[2]);
+        c.ulimits.set(
+          match[1]!,
+          located(flag, { soft, hard: match[3] === undefined ? soft : Number(match[3]) }),
+        );
+      }
+      break;
+    }
+    case '--env': {
+      const eq = value.indexOf('=');
+      c.env.push(
+        eq < 0
+          ? { name: value, from: 'host environment', loc: flag.loc }
+          : { name: value.slice(0, eq), value: value.slice(eq + 1), loc: flag.loc },
+      );
+      break;
+    }
+    case '--read-only':
+      if (value !== 'false') c.readOnlyRootFilesystem = located(flag, true);
+      break;
+    case '--sysctl':
+      w.sysctls.push(located(flag, value));
+      break;
+  }
+}
+
+function applySecurityOpt(c: ContainerModel, flag: Flag): void {
+  const match = /^([a-z-]+)(?:[=:](.*))?$/.exec(flag.value);
+  if (!match) return;
+  const [, key, rest = ''] = match;
+  if (key === 'no-new-privileges') {
+    c.allowPrivilegeEscalation = located(flag, rest === 'false');
+  } else if (key === 'seccomp') {
+    c.seccomp = located(flag, rest === 'unconfined' ? 'Unconfined' : 'Localhost');
+  } else if (key === 'apparmor') {
+    c.appArmor = located(flag, rest === 'unconfined' ? 'Unconfined' : 'Localhost');
+  } else if (key === 'label') {
+    const previous = c.seLinux?.value ?? {};
+    const [field, labelValue] = rest.split(':');
+    const label =
+      field === 'disable'
+        ? { ...previous, disabled: true }
+        : { ...previous, ...(field && labelValue !== undefined ? { [field]: labelValue } : {}) };
+    c.seLinux = located(flag, label);
+  } else if (key === 'systempaths' && rest === 'unconfined') {
+    c.procMount = located(flag, 'Unmasked');
+  }
+}
+
+function applyVolume(c: ContainerModel, flag: Flag): void {
+  const parts = flag.value.split(':');
+  if (parts.length < 2) {
+    c.mounts.push({ target: parts[0]!, readOnly: false, loc: flag.loc, text: flag.text });
+    return;
+  }
+  const [source, target, options = ''] = parts as [string, string, string?];
+  const opts = options.split(',');
+  const propagation = opts.find((o) => /^r?(shared|slave|private)$/.test(o));
+  const bind = source.startsWith('/') || source.startsWith('.') || source.startsWith('~');
+  c.mounts.push({
+    ...(bind ? { hostPath: source } : { volume: source }),
+    target,
+    readOnly: opts.includes('ro') || opts.includes('readonly'),
+    ...(propagation ? { propagation } : {}),
+    loc: flag.loc,
+    text: flag.text,
+  });
+}
+
+function applyMount(c: ContainerModel, flag: Flag): void {
+  const fields = new Map<string, string>();
+  for (const part of flag.value.split(',')) {
+    const eq = part.indexOf('=');
+    fields.set(eq < 0 ? part : part.slice(0, eq), eq < 0 ? 'true' : part.slice(eq + 1));
+  }
+  const type = fields.get('type') ?? 'volume';
+  const source = fields.get('source') ?? fields.get('src');
+  const target = fields.get('target') ?? fields.get('destination') ?? fields.get('dst') ?? '';
+  const ro = fields.get('readonly') ?? fields.get('ro');
+  const propagation = fields.get('bind-propagation');
+  c.mounts.push({
+    ...(type === 'bind' && source ? { hostPath: source } : source ? { volume: source } : {}),
+    target,
+    readOnly: ro === 'true' || ro === '1',
+    ...(type === 'tmpfs' ? { scratch: true } : {}),
+    ...(propagation ? { propagation } : {}),
+    loc: flag.loc,
+    text: flag.text,
+  });
+}
+
+const suppressionComment = /^\s*(memory\.dynamo\.ai\/ignore-check\.[A-Za-z0-9_-]+)\s*:?\s*(.*)$/;
+
+/** Comment lines right above the command, read as suppression annotations. */
+function readSuppressions(lines: Lines, scan: ShellScan, offset: number, w: WorkloadModel): void {
+  let line = lines.at(offset).line - 1;
+  const byLine = new Map(
+    scan.comments.filter((c) => c.ownLine).map((c) => [lines.at(c.offset).line, c] as const),
+  );
+  for (let comment = byLine.get(line); comment; comment = byLine.get(--line)) {
+    const match = suppressionComment.exec(comment.text);
+    if (match)
+      w.annotations.set(match[1]!, { value: match[2]!.trim(), loc: lines.at(comment.offset) });
+  }
+}
