@@ -22,118 +22,32 @@ export interface DockerScan {
   findings: CheckResult[];
 }
 
-/** `docker run` flags that take a value; the rest of `valueless` take none. */
-const valued = new Set([
-  '--add-host',
-  '--annotation',
-  '--attach',
-  '--blkio-weight',
-  '--blkio-weight-device',
-  '--cap-add',
-  '--cap-drop',
-  '--cgroup-parent',
-  '--cgroupns',
-  '--cidfile',
-  '--cpu-count',
-  '--cpu-percent',
-  '--cpu-period',
-  '--cpu-quota',
-  '--cpu-rt-period',
-  '--cpu-rt-runtime',
-  '--cpu-shares',
-  '--cpus',
-  '--cpuset-cpus',
-  '--cpuset-mems',
-  '--detach-keys',
-  '--device',
-  '--device-cgroup-rule',
-  '--device-read-bps',
-  '--device-read-iops',
-  '--device-write-bps',
-  '--device-write-iops',
-  '--dns',
-  '--dns-opt',
-  '--dns-option',
-  '--dns-search',
-  '--domainname',
-  '--entrypoint',
-  '--env',
-  '--env-file',
-  '--expose',
-  '--gpus',
-  '--group-add',
-  '--health-cmd',
-  '--health-interval',
-  '--health-retries',
-  '--health-start-interval',
-  '--health-start-period',
-  '--health-timeout',
-  '--hostname',
-  '--io-maxbandwidth',
-  '--io-maxiops',
-  '--ip',
-  '--ip6',
-  '--ipc',
-  '--isolation',
-  '--kernel-memory',
-  '--label',
-  '--label-file',
-  '--link',
-  '--link-local-ip',
-  '--log-driver',
-  '--log-opt',
-  '--mac-address',
-  '--memory',
-  '--memory-reservation',
-  '--memory-swap',
-  '--memory-swappiness',
-  '--mount',
-  '--name',
-  '--net',
-  '--net-alias',
-  '--network',
-  '--network-alias',
-  '--oom-score-adj',
-  '--pid',
-  '--pids-limit',
-  '--platform',
-  '--publish',
-  '--pull',
-  '--restart',
-  '--runtime',
-  '--security-opt',
-  '--shm-size',
-  '--stop-signal',
-  '--stop-timeout',
-  '--storage-opt',
-  '--sysctl',
-  '--tmpfs',
-  '--ulimit',
-  '--user',
-  '--userns',
-  '--uts',
-  '--volume',
-  '--volume-driver',
-  '--volumes-from',
-  '--workdir',
-]);
-const valueless = new Set([
-  '--detach',
-  '--disable-content-trust',
-  '--help',
-  '--init',
-  '--interactive',
-  '--no-healthcheck',
-  '--oom-kill-disable',
-  '--privileged',
-  '--publish-all',
-  '--quiet',
-  '--read-only',
-  '--rm',
-  '--sig-proxy',
-  '--tty',
-  '--use-api-socket',
-]);
+function words(text: string): Set<string> {
+  return new Set(text.split(' '));
+}
+
+/** `docker run` flags that take a value (docker 27); those in `valueless` take none. */
+const valued = words(
+  '--add-host --annotation --attach --blkio-weight --blkio-weight-device --cap-add --cap-drop ' +
+    '--cgroup-parent --cgroupns --cidfile --cpu-count --cpu-percent --cpu-period --cpu-quota ' +
+    '--cpu-rt-period --cpu-rt-runtime --cpu-shares --cpus --cpuset-cpus --cpuset-mems ' +
+    '--detach-keys --device --device-cgroup-rule --device-read-bps --device-read-iops ' +
+    '--device-write-bps --device-write-iops --dns --dns-opt --dns-option --dns-search ' +
+    '--domainname --entrypoint --env --env-file --expose --gpus --group-add --health-cmd ' +
+    '--health-interval --health-retries --health-start-interval --health-start-period ' +
+    '--health-timeout --hostname --io-maxbandwidth --io-maxiops --ip --ip6 --ipc --isolation ' +
+    '--kernel-memory --label --label-file --link --link-local-ip --log-driver --log-opt ' +
+    '--mac-address --memory --memory-reservation --memory-swap --memory-swappiness --mount ' +
+    '--name --net --net-alias --network --network-alias --oom-score-adj --pid --pids-limit ' +
+    '--platform --publish --pull --restart --runtime --security-opt --shm-size --stop-signal ' +
+    '--stop-timeout --storage-opt --sysctl --tmpfs --ulimit --user --userns --uts --volume ' +
+    '--volume-driver --volumes-from --workdir',
+);
+const valueless = words(
+  '--detach --disable-content-trust --help --init --interactive --no-healthcheck ' +
+    '--oom-kill-disable --privileged --publish-all --quiet --read-only --rm --sig-proxy --tty ' +
+    '--use-api-socket',
+);
 const shortFlags: Record<string, string> = {
   a: '--attach',
   c: '--cpu-shares',
@@ -151,18 +65,9 @@ const shortFlags: Record<string, string> = {
   v: '--volume',
   w: '--workdir',
 };
-const dockerGlobalsWithValue = new Set([
-  '-H',
-  '--host',
-  '-c',
-  '--context',
-  '--config',
-  '-l',
-  '--log-level',
-  '--tlscacert',
-  '--tlscert',
-  '--tlskey',
-]);
+const dockerGlobalsWithValue = words(
+  '-H --host -c --context --config -l --log-level --tlscacert --tlscert --tlskey',
+);
 
 /** One parsed flag. */
 interface Flag {
@@ -204,13 +109,16 @@ export function scanDockerRuns(file: string, text: string): DockerScan {
   const lines = new Lines(file, text);
   const out: DockerScan = { workloads: [], findings: [] };
   const pending: Array<{ text: string; offset: number }> = [{ text, offset: 0 }];
+  const vars = new Map<string, string>();
   while (pending.length > 0) {
     const part = pending.shift()!;
     const scan = scanShell(part.text, part.offset);
     pending.push(...scan.nested);
     for (const command of splitCommands(scan.tokens)) {
+      recordAssignments(command, vars);
       const args = dockerRunArgs(command);
-      if (args) out.workloads.push(modelRun(lines, scan, command[0]!, args, out.findings));
+      if (!args) continue;
+      out.workloads.push(modelRun(lines, scan, command[0]!, resolve(args, vars), out.findings));
     }
   }
   out.workloads.sort((a, b) => a.loc.line - b.loc.line);
@@ -230,6 +138,53 @@ function splitCommands(tokens: ShellToken[]): ShellToken[][] {
   }
   if (current.length) commands.push(current);
   return commands;
+}
+
+const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
+
+/**
+ * Remembers plain assignments (`GPU_STRING="--gpus all"`, `IMAGE="${IMAGE:-name:tag}"`), so
+ * that flags kept in variables, as Dynamo's run.sh does, are checked too. The last assignment
+ * in the file wins; one whose value stays unresolved is forgotten.
+ */
+function recordAssignments(command: ShellToken[], vars: Map<string, string>): void {
+  const words = ['export', 'local', 'readonly', 'declare'].includes(command[0]?.value ?? '')
+    ? command.slice(1)
+    : command;
+  if (words.length === 0 || !words.every((word) => assignment.test(word.value))) return;
+  for (const word of words) {
+    const [, name, raw] = assignment.exec(word.value)!;
+    const value = expand(raw!, vars);
+    if (value.includes('$')) vars.delete(name!);
+    else vars.set(name!, value);
+  }
+}
+
+/** Expands `$NAME`, `${NAME}` and `${NAME:-default}` from known assignments, leaving others. */
+function expand(text: string, vars: Map<string, string>): string {
+  return text.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g,
+    (whole, braced?: string, fallback?: string, bare?: string) =>
+      vars.get((braced ?? bare)!) ?? fallback ?? whole,
+  );
+}
+
+/** Substitutes known variables in docker arguments; an unquoted one may become several words. */
+function resolve(args: ShellToken[], vars: Map<string, string>): ShellToken[] {
+  return args.flatMap((token) => {
+    if (token.vars.length === 0) return [token];
+    const value = expand(token.value, vars);
+    if (value === token.value) return [token];
+    const left = token.vars.filter((name) => !vars.has(name));
+    const alone = /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)$/.test(token.value);
+    if (alone && !token.raw.startsWith('"')) {
+      return value
+        .split(/\s+/)
+        .filter(Boolean)
+        .map((word) => ({ ...token, value: word, raw: word, vars: [] }));
+    }
+    return [{ ...token, value, vars: left }];
+  });
 }
 
 /** The arguments after `run` when the command is a docker run, else undefined. */
@@ -278,8 +233,15 @@ function modelRun(
       break;
     }
     if (!token.value.startsWith('-') || token.value === '-') {
-      if (token.vars.length > 0 && /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$/.test(token.value)) {
-        // a variable alone in flag position usually carries flags (Dynamo's ${GPU_STRING})
+      const unquoted = !token.raw.startsWith('"');
+      if (
+        unquoted &&
+        token.vars.length > 0 &&
+        /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$/.test(token.value) &&
+        !token.vars.some((name) => /IMAGE|IMG/i.test(name))
+      ) {
+        // an unquoted variable alone in flag position usually carries flags (Dynamo's
+        // ${GPU_STRING}); a quoted one, or one named like an image, is the image
         token.vars.forEach((name) => vars.add(name));
         continue;
       }

@@ -12,6 +12,7 @@ import { packageRoot } from '../binding.js';
 import { checkOptionKeys, invalidArgument } from '../errors.js';
 
 import { scanDockerRuns } from './docker-run.js';
+import { finding } from './manifest/catalogue.js';
 import { checkWorkload } from './manifest/checks.js';
 import { extractWorkloads } from './manifest/workloads.js';
 import { loadYamlStream } from './manifest/yaml.js';
@@ -81,6 +82,8 @@ export function lintSources(sources: readonly LintSource[], options: LintOptions
     }
     const stream = loadYamlStream(source.name, source.text);
     errors.push(...stream.errors);
+    const template = templateFinding(source);
+    if (template) results.push(template);
     for (const doc of stream.documents) {
       const extracted = extractWorkloads(doc);
       results.push(...extracted.findings);
@@ -139,6 +142,22 @@ export async function lint(files: readonly string[], options: LintOptions = {}):
   });
   report.errors.unshift(...unreadable);
   return report;
+}
+
+const placeholder = /\$\{[A-Za-z_][A-Za-z0-9_]*\}|\{\{[^}]*\}\}/g;
+
+/** One INFO per templated manifest, naming its placeholders (checked as written). */
+function templateFinding(source: LintSource): CheckResult | undefined {
+  const found = [...source.text.matchAll(placeholder)];
+  if (found.length === 0) return undefined;
+  const before = source.text.slice(0, found[0]!.index);
+  const line = before.split('\n').length;
+  const column = found[0]!.index! - before.lastIndexOf('\n');
+  return finding('ST-INPUT-04', 'INFO', {
+    evidence: [...new Set(found.map((match) => `unresolved: ${match[0]}`))],
+    why: 'a templated manifest is checked as written: placeholders are neither numbers nor booleans, so the fields they stand for count as unset',
+    location: { file: source.name, line, column },
+  });
 }
 
 /** Extension first (.yaml, .yml, .json vs .sh, .bash), then a look at the content. */

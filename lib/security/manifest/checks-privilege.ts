@@ -7,6 +7,7 @@ import { classifyCapability, classifyHostPath } from '../profiles.js';
 
 import {
   type Collector,
+  isDataPath,
   isRootUser,
   pinnedBytesOf,
   shown,
@@ -122,20 +123,21 @@ export function checkPinning(c: Collector): void {
       cap.value.split(',').some((name) => ['IPC_LOCK', 'ALL'].includes(normalizeCapability(name))),
     );
     const memlock = container.ulimits.get('memlock');
-    const pinned = pinnedBytesOf(container, c.options);
+    const pinned = pinnedBytesOf(c, container);
     const memlockCovers =
       memlock !== undefined &&
       (memlock.value.soft < 0 || (pinned !== undefined && memlock.value.soft >= pinned.value));
 
     // ST-CAP-03
     const rdma = wantsRdma(w, container);
+    const profilePins = c.profile.needsPinning && isDataPath(c);
     const reasons = [
-      ...(c.profile.needsPinning ? [`profile ${c.profile.name} pins memory`] : []),
+      ...(profilePins ? [`profile ${c.profile.name} pins memory`] : []),
       ...(rdma ? [`RDMA requested: ${rdma}`] : []),
       ...(pinned ? [`pinned cache ${shown(pinned)}`] : []),
     ];
     if (reasons.length > 0) {
-      const mandatory = c.profile.needsPinning || rdma !== undefined;
+      const mandatory = profilePins || rdma !== undefined;
       if (container.privileged?.value === true) {
         c.add('ST-CAP-03', 'PASS', { container, evidence: [...reasons, 'privileged'] });
       } else if (ipcLock) {
@@ -191,6 +193,12 @@ export function checkPinning(c: Collector): void {
         ...(w.source === 'docker'
           ? { remedy: '--ulimit memlock=-1 (the capability is not effective for this user)' }
           : {}),
+        ...loc,
+      });
+    } else if (w.operatorDefaults.has('runAsUser')) {
+      c.add('ST-CAP-04', 'WARN', {
+        container,
+        evidence: [shown(ipcLock), 'user unset: the Dynamo runtime image runs as UID 1000'],
         ...loc,
       });
     } else {

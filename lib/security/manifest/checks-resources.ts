@@ -7,18 +7,14 @@ import { formatSize } from '../../size.js';
 import { classifyDevice, classifyHostPath, normalizeHostPath } from '../profiles.js';
 import { isSecretName, isSecretValue, showVariable } from '../redact.js';
 
-import { type Collector, pinnedBytesOf, shown, wantsRdma } from './collector.js';
+import { type Collector, isDataPath, pinnedBytesOf, shown, wantsRdma } from './collector.js';
 import type { ContainerModel, MountModel, VolumeModel } from './model.js';
-
-/** Whether the workload carries the data path (a Dynamo frontend, planner or EPP does not). */
-export function isDataPath(c: Collector): boolean {
-  const type = c.workload.componentType?.toLowerCase();
-  return !(type && ['frontend', 'planner', 'epp'].includes(type));
-}
 
 function mountText(mount: MountModel, volume?: VolumeModel): string {
   if (mount.text) return mount.text;
-  const source = volume ? `volume ${volume.name} (hostPath ${volume.hostPath})` : mount.hostPath;
+  const source = volume
+    ? `volume ${volume.name} (hostPath ${volume.hostPath})`
+    : (mount.hostPath ?? `volume ${mount.volume}`);
   return `${source} at ${mount.target}${mount.readOnly ? ' readOnly' : ' writable'}`;
 }
 
@@ -194,7 +190,7 @@ export function checkMemory(c: Collector): void {
   const w = c.workload;
   for (const container of w.containers) {
     if (container.role !== 'container') continue;
-    const pinned = pinnedBytesOf(container, c.options);
+    const pinned = pinnedBytesOf(c, container);
     const limit = container.memoryLimit;
     const pinnedText = pinned ? [`pinned ${formatSize(pinned.value)} (${shown(pinned)})`] : [];
     if (!limit) {
@@ -313,7 +309,7 @@ export function checkUlimits(c: Collector): void {
   if (c.workload.source !== 'docker') return;
   for (const container of c.workload.containers) {
     const memlock = container.ulimits.get('memlock');
-    const pinned = pinnedBytesOf(container, c.options);
+    const pinned = pinnedBytesOf(c, container);
     if (memlock) {
       const unlimited = memlock.value.soft < 0;
       const short = !unlimited && pinned !== undefined && memlock.value.soft < pinned.value;

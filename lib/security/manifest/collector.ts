@@ -59,6 +59,12 @@ export class Collector {
   }
 }
 
+/** Whether the workload carries the data path (a Dynamo frontend, planner or EPP does not). */
+export function isDataPath(c: Collector): boolean {
+  const type = c.workload.componentType?.toLowerCase();
+  return !(type && ['frontend', 'planner', 'epp'].includes(type));
+}
+
 /** The evidence text of a located value. */
 export function shown(value: Located<unknown>): string {
   return value.text ?? String(value.value);
@@ -94,12 +100,15 @@ export function userOf(workload: WorkloadModel, container: ContainerModel): User
 
 /**
  * The pinned host memory this container is configured for: the `pinnedBytes` option, else
- * `DYN_KVBM_CPU_CACHE_GB` (KVBM's pinned CPU tier, in GiB) from its environment.
+ * `DYN_KVBM_CPU_CACHE_GB` (KVBM's pinned CPU tier, in GiB) from its environment. Nothing for
+ * components that do not carry the data path (a Dynamo frontend inherits the graph's env).
  */
 export function pinnedBytesOf(
+  c: Collector,
   container: ContainerModel,
-  options: StaticOptions,
 ): Located<number> | undefined {
+  const options = c.options;
+  if (!isDataPath(c)) return undefined;
   if (options.pinnedBytes !== undefined) {
     return { value: options.pinnedBytes, text: `--pinned ${options.pinnedBytes}` };
   }
