@@ -175,7 +175,7 @@ function resolve(args: ShellToken[], vars: Map<string, string>): ShellToken[] {
     if (token.vars.length === 0) return [token];
     const value = expand(token.value, vars);
     if (value === token.value) return [token];
-    const left = token.vars.filter((name) => !vars.has(name));
+    const left = value.includes('$') ? token.vars.filter((name) => !vars.has(name)) : [];
     const alone = /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)$/.test(token.value);
     if (alone && !token.raw.startsWith('"')) {
       return value
