@@ -161,10 +161,8 @@ function subjectOf(r: NodeReader, root: Node, kind: string | undefined): Subject
 }
 
 function annotationsOf(r: NodeReader, metadata: Node, into: Map<string, Located<string>>): void {
-  for (const [key, keyNode, value] of r.entries(r.get(metadata, 'annotations'))) {
-    const text = r.string(value);
-    const loc = r.loc(keyNode);
-    into.set(key, { value: text?.value ?? '', ...(loc ? { loc } : {}) });
+  for (const [key, loc, value] of r.entries(r.get(metadata, 'annotations'))) {
+    into.set(key, { value: r.string(value)?.value ?? '', loc });
   }
 }
 

@@ -3,23 +3,16 @@
  * package's document API (not `parse`), so each node still knows its offset, and a LineCounter
  * turns offsets into 1-based lines and columns. Malformed documents become located errors.
  */
-import {
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  parseAllDocuments,
-  type Document,
-  type Node as YamlNode,
-} from 'yaml';
+import { LineCounter, parseAllDocuments, type Document } from 'yaml';
 
 import type { EvaluationError, SourceLocation } from '../report.js';
 
+import { fastParse } from './fast-yaml.js';
 import type { Located } from './model.js';
+import { fromYaml, type YNode } from './ynode.js';
 
 /** A YAML node, or nothing. */
-export type Node = YamlNode | null | undefined;
+export type Node = YNode | null | undefined;
 
 /** One document of a stream that holds something. */
 export interface LoadedDocument {
@@ -40,9 +33,18 @@ export interface LoadedStream {
  * other documents of the stream are still returned.
  */
 export function loadYamlStream(file: string, text: string): LoadedStream {
-  const lines = new LineCounter();
   const documents: LoadedDocument[] = [];
   const errors: EvaluationError[] = [];
+  const fast = fastParse(text);
+  if (fast) {
+    const reader = new NodeReader(file, fast.lines);
+    for (const root of fast.roots) {
+      documents.push({ reader, root, loc: reader.loc(root) ?? { file, line: 1, column: 1 } });
+    }
+    return { documents, errors };
+  }
+
+  const lines = new LineCounter();
   let parsed: Document.Parsed[];
   try {
     parsed = parseAllDocuments(text, { lineCounter: lines, uniqueKeys: false, merge: true }) as
@@ -59,7 +61,7 @@ export function loadYamlStream(file: string, text: string): LoadedStream {
   if (!Array.isArray(parsed)) parsed = [parsed];
 
   for (const doc of parsed) {
-    const reader = new NodeReader(file, lines, doc);
+    const reader = new NodeReader(file, lines);
     if (doc.errors.length > 0) {
       for (const problem of doc.errors) {
         const location = reader.at(problem.pos[0]);
@@ -71,9 +73,9 @@ export function loadYamlStream(file: string, text: string): LoadedStream {
       }
       continue;
     }
-    const root = doc.contents as Node;
-    if (root === null || root === undefined) continue;
-    if (isScalar(root) && (root.value === null || root.value === '')) continue;
+    if (doc.contents === null || doc.contents === undefined) continue;
+    const root = fromYaml(doc);
+    if (root.kind === 'scalar' && (root.value === null || root.value === '')) continue;
     documents.push({ reader, root, loc: reader.loc(root) ?? { file, line: 1, column: 1 } });
   }
   return { documents, errors };
@@ -88,7 +90,6 @@ export class NodeReader {
   constructor(
     readonly file: string,
     private readonly lines: LineCounter,
-    private readonly doc: Document.Parsed,
   ) {}
 
   /** The location of an offset. */
@@ -99,25 +100,13 @@ export class NodeReader {
 
   /** The location where a node starts. */
   loc(node: Node): SourceLocation | undefined {
-    const range = node?.range;
-    return range ? this.at(range[0]) : undefined;
+    return node ? this.at(node.start) : undefined;
   }
 
-  /** Follows an alias to the node it names. */
-  resolve(node: Node): Node {
-    if (node && isAlias(node)) return node.resolve(this.doc) as Node;
-    return node;
-  }
-
-  /** The value of `key` in a map node. */
+  /** The value of `key` in a map node (the first, when a key repeats). */
   get(node: Node, key: string): Node {
-    const map = this.resolve(node);
-    if (!map || !isMap(map)) return undefined;
-    for (const pair of map.items) {
-      const keyNode = pair.key as Node;
-      if (isScalar(keyNode) && String(keyNode.value) === key)
-        return this.resolve(pair.value as Node);
-    }
+    if (node?.kind !== 'map') return undefined;
+    for (const entry of node.entries) if (entry.key === key) return entry.value;
     return undefined;
   }
 
@@ -131,74 +120,58 @@ export class NodeReader {
     return current;
   }
 
-  /** The key/value pairs of a map node with string keys. */
-  entries(node: Node): Array<[string, Node, Node]> {
-    const map = this.resolve(node);
-    if (!map || !isMap(map)) return [];
-    const out: Array<[string, Node, Node]> = [];
-    for (const pair of map.items) {
-      const keyNode = pair.key as Node;
-      if (isScalar(keyNode))
-        out.push([String(keyNode.value), keyNode, this.resolve(pair.value as Node)]);
-    }
-    return out;
+  /** The key/value pairs of a map node, with the key's location. */
+  entries(node: Node): Array<[string, SourceLocation, YNode]> {
+    if (node?.kind !== 'map') return [];
+    return node.entries.map((entry) => [entry.key, this.at(entry.keyStart), entry.value]);
   }
 
   /** The items of a sequence node; empty for anything else. */
-  items(node: Node): Node[] {
-    const seq = this.resolve(node);
-    if (!seq || !isSeq(seq)) return [];
-    return seq.items.map((item) => this.resolve(item as Node));
+  items(node: Node): YNode[] {
+    return node?.kind === 'seq' ? node.items : [];
   }
 
   isMap(node: Node): boolean {
-    const value = this.resolve(node);
-    return Boolean(value && isMap(value));
+    return node?.kind === 'map';
   }
 
   isSeq(node: Node): boolean {
-    const value = this.resolve(node);
-    return Boolean(value && isSeq(value));
+    return node?.kind === 'seq';
   }
 
   /** A scalar as text (numbers and booleans as written), with its location. */
   string(node: Node, text?: string): Located<string> | undefined {
-    const value = this.resolve(node);
-    if (!value || !isScalar(value) || value.value === null || value.value === undefined) {
-      return undefined;
-    }
-    return this.located(String(value.value), value, text);
+    if (node?.kind !== 'scalar' || node.value === null) return undefined;
+    return this.located(String(node.value), node, text);
   }
 
   /** A boolean scalar; the strings `true`/`false` count, as the API server coerces them. */
   boolean(node: Node, text?: string): Located<boolean> | undefined {
-    const value = this.resolve(node);
-    if (!value || !isScalar(value)) return undefined;
-    if (typeof value.value === 'boolean') return this.located(value.value, value, text);
-    if (value.value === 'true' || value.value === 'false') {
-      return this.located(value.value === 'true', value, text);
+    if (node?.kind !== 'scalar') return undefined;
+    if (typeof node.value === 'boolean') return this.located(node.value, node, text);
+    if (node.value === 'true' || node.value === 'false') {
+      return this.located(node.value === 'true', node, text);
     }
     return undefined;
   }
 
   /** A numeric scalar (also a numeric string). */
   number(node: Node, text?: string): Located<number> | undefined {
-    const value = this.resolve(node);
-    if (!value || !isScalar(value)) return undefined;
+    if (node?.kind !== 'scalar') return undefined;
+    const value = node.value;
     const number =
-      typeof value.value === 'number'
-        ? value.value
-        : typeof value.value === 'string' && /^-?\d+$/.test(value.value)
-          ? Number(value.value)
+      typeof value === 'number'
+        ? value
+        : typeof value === 'string' && /^-?\d+$/.test(value)
+          ? Number(value)
           : undefined;
-    return number === undefined ? undefined : this.located(number, value, text);
+    return number === undefined ? undefined : this.located(number, node, text);
   }
 
-  private located<T>(value: T, node: Node, text?: string): Located<T> {
-    const loc = this.loc(node);
+  private located<T>(value: T, node: YNode, text?: string): Located<T> {
     return {
       value,
-      ...(loc ? { loc } : {}),
+      loc: this.at(node.start),
       ...(text ? { text: `${text}: ${String(value)}` } : {}),
     };
   }
