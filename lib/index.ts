@@ -10,3 +10,4 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export { lint, lintSources, type LintOptions, type LintSource } from './security/lint.js';
