@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+
 import { describe, expect, it } from 'vitest';
+
+import { lintSources } from '../../../lib/security/lint.js';
 
 import { fixture, findings, lintFixture, one, pick } from './helpers.js';
 
@@ -388,5 +392,72 @@ describe('lintSources() on Pod Security Standards levels', () => {
 describe('fixture()', () => {
   it('points into test/fixtures', () => {
     expect(fixture('manifests/pod.json')).toMatch(/test\/fixtures\/manifests\/pod\.json$/);
+  });
+});
+
+describe('lintSources() on legacy annotations and user namespaces', () => {
+  const report = lintFixture('manifests/legacy-annotations.yaml');
+
+  it('reads the AppArmor annotation per container', () => {
+    expect(one(report, { id: 'ST-SEC-02', container: 'app' })).toMatchObject({
+      status: 'FAIL',
+      evidence: ['annotation apparmor: unconfined'],
+      location: { line: 8 },
+    });
+  });
+
+  it('lets the seccompProfile field win over the old annotation, per container', () => {
+    expect(one(report, { id: 'ST-SEC-01', container: 'app' }).status).toBe('PASS');
+    expect(one(report, { id: 'ST-SEC-01', container: 'debugger' })).toMatchObject({
+      status: 'FAIL',
+      location: { line: 28 },
+    });
+  });
+
+  it('passes a pod that does not mount the token', () => {
+    expect(one(report, { id: 'ST-SA-01' }).status).toBe('PASS');
+  });
+
+  it('skips the non-root checks of restricted for a pod with its own user namespace', () => {
+    const evidence = one(report, { id: 'ST-PSS-01' }).evidence;
+    expect(evidence.some((line) => line.includes('runAsNonRoot'))).toBe(false);
+    expect(evidence.some((line) => line.includes('runAsUser'))).toBe(false);
+    expect(evidence).toContain(
+      'baseline/seccomp: container "debugger": spec.ephemeralContainers[0].securityContext.seccompProfile.type: Unconfined (line 28)',
+    );
+  });
+});
+
+describe('lintSources() on an RDMA worker', () => {
+  it('passes IPC_LOCK and the RDMA resource in nixl-rdma and tolerates host networking', () => {
+    const report = lintFixture('manifests/rdma-worker.yaml', { profile: 'nixl-rdma' });
+    expect(one(report, { id: 'ST-CAP-03' })).toMatchObject({
+      status: 'PASS',
+      evidence: [
+        'profile nixl-rdma pins memory',
+        'RDMA requested: resource rdma/hca_shared_devices_a',
+        'spec.template.spec.containers[0].securityContext.capabilities.add[0]: IPC_LOCK',
+      ],
+    });
+    expect(one(report, { id: 'ST-DEV-02' }).status).toBe('PASS');
+    expect(one(report, { id: 'ST-NS-01', resource: 'network' }).status).toBe('WARN');
+    expect(one(report, { id: 'ST-USR-02' }).evidence).toEqual([
+      'spec.template.spec.securityContext.supplementalGroups[0]: 0',
+    ]);
+    expect(one(report, { id: 'ST-CAP-04' }).status).toBe('WARN');
+  });
+
+  it('needs IPC_LOCK for UCX over verbs even in the gpu profile', () => {
+    const text = readFileSync(fixture('manifests/rdma-worker.yaml'), 'utf8')
+      .replace('add: [IPC_LOCK]', 'add: []')
+      .replace('rdma/hca_shared_devices_a: 1', 'example.com/other: 1');
+    const report = lintSources([{ name: 'w.yaml', text }], { profile: 'gpu' });
+    expect(one(report, { id: 'ST-CAP-03' })).toMatchObject({
+      status: 'FAIL',
+      evidence: [
+        'RDMA requested: UCX_TLS=rc,cuda_copy,cuda_ipc',
+        'IPC_LOCK not in capabilities.add',
+      ],
+    });
   });
 });
