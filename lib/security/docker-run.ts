@@ -211,66 +211,41 @@ function dockerRunArgs(words: ShellToken[]): ShellToken[] | undefined {
   return words.slice(i + 1);
 }
 
-function modelRun(
-  lines: Lines,
-  scan: ShellScan,
-  first: ShellToken,
-  args: ShellToken[],
-  findings: CheckResult[],
-): WorkloadModel {
-  const loc = lines.at(first.offset);
-  const flags: Flag[] = [];
-  const unknown: Flag[] = [];
-  const vars = new Set<string>();
-  let image: ShellToken | undefined;
+/** The flags of one docker run, up to the image. */
+interface ParsedRun {
+  flags: Flag[];
+  unknown: Flag[];
+  /** Variables left unresolved in flags or the image. */
+  vars: Set<string>;
+  image?: ShellToken;
+}
 
-  // flags up to the image; the command after it is the container's business
-  for (let i = 0; i < args.length && !image; i++) {
+/** Splits the arguments into flags and the image; the command after the image is ignored. */
+function parseFlags(lines: Lines, args: ShellToken[]): ParsedRun {
+  const run: ParsedRun = { flags: [], unknown: [], vars: new Set() };
+  for (let i = 0; i < args.length && !run.image; i++) {
     const token = args[i]!;
     const at = lines.at(token.offset);
     if (token.value === '--') {
-      image = args[i + 1];
+      if (args[i + 1]) run.image = args[i + 1];
       break;
     }
     if (!token.value.startsWith('-') || token.value === '-') {
-      const unquoted = !token.raw.startsWith('"');
       if (
-        unquoted &&
+        !token.raw.startsWith('"') &&
         token.vars.length > 0 &&
         /^(\$\{?[A-Za-z_][A-Za-z0-9_]*\}?)+$/.test(token.value) &&
         !token.vars.some((name) => /IMAGE|IMG/i.test(name))
       ) {
         // an unquoted variable alone in flag position usually carries flags (Dynamo's
         // ${GPU_STRING}); a quoted one, or one named like an image, is the image
-        token.vars.forEach((name) => vars.add(name));
+        token.vars.forEach((name) => run.vars.add(name));
         continue;
       }
-      image = token;
+      run.image = token;
       break;
     }
-    const long = token.value.startsWith('--');
-    const names: Array<{ name: string; inline?: string }> = [];
-    if (long) {
-      const eq = token.value.indexOf('=');
-      names.push(
-        eq < 0
-          ? { name: token.value }
-          : { name: token.value.slice(0, eq), inline: token.value.slice(eq + 1) },
-      );
-    } else {
-      const chars = token.value.slice(1);
-      for (let k = 0; k < chars.length; k++) {
-        const name = shortFlags[chars[k]!] ?? `-${chars[k]}`;
-        if (valued.has(name)) {
-          const rest = chars.slice(k + 1).replace(/^=/, '');
-          names.push(rest ? { name, inline: rest } : { name });
-          break;
-        }
-        names.push({ name });
-      }
-    }
-    for (const { name, inline } of names) {
-      const canonical = name === '--net' ? '--network' : name;
+    for (const { name, inline } of flagNames(token.value)) {
       if (valued.has(name)) {
         let value = inline;
         let text = token.raw;
@@ -281,15 +256,49 @@ function modelRun(
           text = `${token.raw} ${next?.raw ?? ''}`.trim();
           flagVars.push(...(next?.vars ?? []));
         }
-        flagVars.forEach((v) => vars.add(v));
-        flags.push({ name: canonical, value, text, loc: at, vars: flagVars });
+        flagVars.forEach((v) => run.vars.add(v));
+        const canonical = name === '--net' ? '--network' : name;
+        run.flags.push({ name: canonical, value, text, loc: at, vars: flagVars });
       } else if (valueless.has(name)) {
-        flags.push({ name, value: inline ?? 'true', text: token.raw, loc: at, vars: [] });
+        run.flags.push({ name, value: inline ?? 'true', text: token.raw, loc: at, vars: [] });
       } else {
-        unknown.push({ name, value: inline ?? '', text: token.raw, loc: at, vars: [] });
+        run.unknown.push({ name, value: inline ?? '', text: token.raw, loc: at, vars: [] });
       }
     }
   }
+  run.image?.vars.forEach((v) => run.vars.add(v));
+  return run;
+}
+
+/** `--name=x` → one flag; `-itv/a:/b` → `-i`, `-t`, `-v` with value `/a:/b`. */
+function flagNames(word: string): Array<{ name: string; inline?: string }> {
+  if (word.startsWith('--')) {
+    const eq = word.indexOf('=');
+    return [eq < 0 ? { name: word } : { name: word.slice(0, eq), inline: word.slice(eq + 1) }];
+  }
+  const names: Array<{ name: string; inline?: string }> = [];
+  const chars = word.slice(1);
+  for (let k = 0; k < chars.length; k++) {
+    const name = shortFlags[chars[k]!] ?? `-${chars[k]}`;
+    if (valued.has(name)) {
+      const rest = chars.slice(k + 1).replace(/^=/, '');
+      names.push(rest ? { name, inline: rest } : { name });
+      break;
+    }
+    names.push({ name });
+  }
+  return names;
+}
+
+function modelRun(
+  lines: Lines,
+  scan: ShellScan,
+  first: ShellToken,
+  args: ShellToken[],
+  findings: CheckResult[],
+): WorkloadModel {
+  const loc = lines.at(first.offset);
+  const { flags, unknown, vars, image } = parseFlags(lines, args);
 
   const nameFlag = flags.filter((f) => f.name === '--name').pop();
   const containerName = nameFlag?.value || 'container';
@@ -302,7 +311,6 @@ function modelRun(
   container.securityLoc = loc;
   workload.containers.push(container);
   if (image) {
-    image.vars.forEach((v) => vars.add(v));
     container.image = {
       value: image.value,
       loc: lines.at(image.offset),

@@ -161,16 +161,18 @@ function readExpansion(
   }
   if (next === '(' || next === '{') {
     const close = next === '(' ? ')' : '}';
+    // find the matching close, skipping single-quoted text inside a substitution
     let depth = 0;
     let i = from + 1;
     for (; i < text.length; i++) {
       const ch = text[i];
-      if (ch === "'" && next === '(') i = Math.max(i, text.indexOf("'", i + 1));
-      else if (ch === next) depth++;
+      if (ch === "'" && next === '(') {
+        const quote = text.indexOf("'", i + 1);
+        i = quote < 0 ? text.length : quote;
+      } else if (ch === next) depth++;
       else if (ch === close && --depth === 0) break;
-      if (i < 0) break;
     }
-    const stop = i < 0 || i >= text.length ? text.length - 1 : i;
+    const stop = Math.min(i, text.length - 1);
     const whole = text.slice(from, stop + 1);
     if (next === '(' && text[from + 2] !== '(') {
       nested.push({ text: text.slice(from + 2, stop), offset: base + from + 2 });
