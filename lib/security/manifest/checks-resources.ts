@@ -155,6 +155,10 @@ export function checkDevices(c: Collector): void {
       resource: 'rdma',
       evidence: [rdma ?? 'no RDMA resource, device or UCX_TLS transport'],
       ...(rdma ? {} : { why: 'without an RDMA device UCX falls back to TCP' }),
+      remedy:
+        w.source === 'docker'
+          ? '--device /dev/infiniband/uverbs0 --device /dev/infiniband/rdma_cm'
+          : 'request the RDMA device-plugin resource (e.g. rdma/hca_shared_devices_a: 1)',
     });
   }
   if (c.profile.name === 'gds') {
@@ -173,6 +177,10 @@ export function checkDevices(c: Collector): void {
     c.add('ST-DEV-02', evidence ? 'PASS' : w.source === 'docker' ? 'WARN' : 'INFO', {
       resource: 'nvidia-fs',
       evidence: [evidence ?? 'no /dev/nvidia-fs* device and no NVIDIA_GDS=enabled'],
+      remedy:
+        w.source === 'docker'
+          ? '-e NVIDIA_GDS=enabled (NVIDIA runtime) or --device /dev/nvidia-fs0 ...'
+          : 'run the device plugin with GDS enabled: it injects /dev/nvidia-fs* and NVIDIA_GDS',
       ...(evidence
         ? {}
         : {
