@@ -109,7 +109,7 @@ export function scanDockerRuns(file: string, text: string): DockerScan {
   const lines = new Lines(file, text);
   const out: DockerScan = { workloads: [], findings: [] };
   const pending: Array<{ text: string; offset: number }> = [{ text, offset: 0 }];
-  const vars = new Map<string, string>();
+  const vars: ScriptVars = { values: new Map(), ambiguous: new Set() };
   while (pending.length > 0) {
     const part = pending.shift()!;
     const scan = scanShell(part.text, part.offset);
@@ -118,7 +118,9 @@ export function scanDockerRuns(file: string, text: string): DockerScan {
       recordAssignments(command, vars);
       const args = dockerRunArgs(command);
       if (!args) continue;
-      out.workloads.push(modelRun(lines, scan, command[0]!, resolve(args, vars), out.findings));
+      out.workloads.push(
+        modelRun(lines, scan, command[0]!, resolve(args, vars.values), out.findings),
+      );
     }
   }
   out.workloads.sort((a, b) => a.loc.line - b.loc.line);
@@ -142,22 +144,40 @@ function splitCommands(tokens: ShellToken[]): ShellToken[][] {
 
 const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 
+/** Variables known by value, and those assigned in ways that cannot be followed. */
+interface ScriptVars {
+  values: Map<string, string>;
+  ambiguous: Set<string>;
+}
+
 /**
  * Remembers plain assignments (`GPU_STRING="--gpus all"`, `IMAGE="${IMAGE:-name:tag}"`), so
- * that flags kept in variables, as Dynamo's run.sh does, are checked too. The last assignment
- * in the file wins; one whose value stays unresolved is forgotten.
+ * that flags kept in variables, as Dynamo's run.sh does, are checked too. A variable assigned
+ * two different values (branches of a conditional), appended to (`+=`), or given a value that
+ * stays unresolved is not expanded at all: guessing a branch would invent or hide flags.
  */
-function recordAssignments(command: ShellToken[], vars: Map<string, string>): void {
+function recordAssignments(command: ShellToken[], vars: ScriptVars): void {
+  for (const word of command) {
+    const append = /^([A-Za-z_][A-Za-z0-9_]*)(\[[^\]]*\])?\+=/.exec(word.value);
+    if (append) forget(vars, append[1]!);
+  }
   const words = ['export', 'local', 'readonly', 'declare'].includes(command[0]?.value ?? '')
     ? command.slice(1)
     : command;
   if (words.length === 0 || !words.every((word) => assignment.test(word.value))) return;
   for (const word of words) {
     const [, name, raw] = assignment.exec(word.value)!;
-    const value = expand(raw!, vars);
-    if (value.includes('$')) vars.delete(name!);
-    else vars.set(name!, value);
+    const value = expand(raw!, vars.values);
+    const previous = vars.values.get(name!);
+    if (vars.ambiguous.has(name!)) continue;
+    if (value.includes('$') || (previous !== undefined && previous !== value)) forget(vars, name!);
+    else vars.values.set(name!, value);
   }
+}
+
+function forget(vars: ScriptVars, name: string): void {
+  vars.values.delete(name);
+  vars.ambiguous.add(name);
 }
 
 /** Expands `$NAME`, `${NAME}` and `${NAME:-default}` from known assignments, leaving others. */

@@ -162,7 +162,7 @@ export function checkPinning(c: Collector): void {
           ...(mandatory
             ? {}
             : {
-                why: "Kubernetes has no memlock field: the node runtime's default limit (often 8 MiB) applies",
+                why: "Kubernetes has no memlock field: the node runtime's default limit (often 8 MiB) applies to mlock and RDMA registration (CUDA host registration may not be charged to it)",
               }),
         });
       }

@@ -250,3 +250,27 @@ describe('lintSources() on docker run fixtures', () => {
     expect(one(report, { id: 'ST-PRIV-01' }).status).toBe('WARN');
   });
 });
+
+describe('scanDockerRuns() on scripts that build flags conditionally', () => {
+  it('does not expand variables set in branches or appended to, and lists them instead', () => {
+    const text = [
+      'GPUS=all',
+      'EXTRA=',
+      'MOUNTS=',
+      'if [ -n "$DEV" ]; then',
+      '  EXTRA="--privileged"',
+      '  MOUNTS+=" -v /tmp:/tmp "',
+      'fi',
+      'GPU_STRING="--gpus ${GPUS}"',
+      'docker run ${GPU_STRING} ${EXTRA} ${MOUNTS} --ipc host ${IMAGE} bash',
+    ].join('\n');
+    const { container, scan } = model(text);
+    expect(container.gpus?.value).toBe('all');
+    expect(container.privileged).toBeUndefined();
+    expect(container.image?.value).toBe('${IMAGE}');
+    expect(scan.findings[0]).toMatchObject({
+      id: 'ST-INPUT-04',
+      evidence: ['unresolved: EXTRA', 'unresolved: MOUNTS', 'unresolved: IMAGE'],
+    });
+  });
+});
