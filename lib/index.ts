@@ -10,3 +10,5 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export { preflight, type PreflightOptions } from './security/preflight.js';
+export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
