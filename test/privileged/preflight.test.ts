@@ -310,6 +310,59 @@ describe.skipIf(skipReason !== undefined)(
       expect(result.remedy).toMatch(/remove LD_PRELOAD/);
     });
 
+    it('reports a seccomp filter and the data-path calls it blocks (seccomp helper)', () => {
+      const helper = path.join(scratch, 'seccomp-deny');
+      const source = path.join(root, 'test/privileged/seccomp-deny.c');
+      expect(spawnSync('cc', ['-O1', '-o', helper, source]).status).toBe(0);
+      const run = preflight([], { wrapper: [helper, 'get_mempolicy,io_uring_setup'] });
+      expect(run.find('RT-SEC-02')).toMatchObject({ status: 'PASS' });
+      expect(run.find('RT-SEC-01').status).toBe('PASS');
+      const mempolicy = run.find('RT-SEC-04', /get_mempolicy/);
+      expect(mempolicy).toMatchObject({
+        status: 'WARN',
+        why: 'get_mempolicy is blocked: NUMA-local pinning is off.',
+      });
+      expect(mempolicy.remedy).toMatch(/SYS_NICE/);
+      expect(run.find('RT-SEC-04', /io_uring_setup/).evidence[0]).toBe(
+        'io_uring_setup(harmless arguments) -> EPERM',
+      );
+      expect(run.find('RT-SEC-04', /mbind/).status).toBe('PASS');
+    });
+
+    it('does not trust capability bits in a user namespace: uid 1000 as namespaced root (unshare -U)', () => {
+      const run = preflight(['--profile', 'gds', '--pinned', '16MiB'], {
+        wrapper: [...asUser(1000, 1000, ''), 'unshare', '-U', '-r'],
+      });
+      expect(run.find('RT-USR-04').evidence.join('\n')).toMatch(/0 1000 1/);
+      const required = run.find('RT-CAP-02');
+      expect(required.status).toBe('FAIL');
+      expect(required.evidence.join('\n')).toMatch(/user namespace: the bits are not trusted/);
+      expect(run.find('RT-LIM-02').status).toBe('FAIL');
+    });
+
+    it('fails a container runtime socket (unshare -m)', () => {
+      const run = preflight([], {
+        setup: [
+          'mount -t tmpfs tmpfs /run',
+          `${process.execPath} -e "require('net').createServer().listen('/run/docker.sock', () => process.exit(0))"`,
+        ].join('\n'),
+      });
+      const result = run.find('RT-MNT-02');
+      expect(result.status).toBe('FAIL');
+      expect(result.evidence).toContain('/run/docker.sock (socket)');
+    });
+
+    it('fails a bind of the host /etc (unshare -m)', () => {
+      const run = preflight([], {
+        setup: 'mount -t tmpfs tmpfs /mnt\nmkdir /mnt/host-etc\nmount --bind /etc /mnt/host-etc',
+      });
+      const result = run.find('RT-MNT-03');
+      expect(result.status).toBe('FAIL');
+      expect(result.evidence.join('\n')).toMatch(
+        /FAIL \/mnt\/host-etc \(\S+ \/etc, rw\): \/etc is a sensitive host path/,
+      );
+    });
+
     it('sets no_new_privs under setpriv --no-new-privs', () => {
       const run = preflight([], { wrapper: [...asUser(1000, 0, '0'), '--no-new-privs'] });
       expect(run.find('RT-SEC-01').status).toBe('PASS');
