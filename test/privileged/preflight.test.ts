@@ -19,8 +19,8 @@ const cliPath = path.join(root, 'bin/dynamo-memory.js');
 
 function available(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
-  for (const tool of ['setpriv', 'capsh', 'prlimit', 'unshare', 'mkfs.ext4']) {
-    if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) return `${tool} missing`;
+  for (const tool of ['setpriv', 'capsh', 'prlimit', 'unshare']) {
+    if (!hasTool(tool)) return `${tool} missing`;
   }
   if (spawnSync('unshare', ['-m', 'true']).status !== 0) return 'unshare -m refused';
   if (!fs.existsSync(path.join(root, 'dist/lib/cli/main.js')))
@@ -28,6 +28,19 @@ function available(): string | undefined {
   return undefined;
 }
 const skipReason = available();
+
+function hasTool(tool: string): boolean {
+  return spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
+}
+
+/** Tests that switch to uid 1000 need a checkout that uid can read (not one under /root). */
+function readableByOthers(): boolean {
+  const probe = ['--reuid=1000', '--regid=1000', '--clear-groups', 'test', '-r', cliPath];
+  return skipReason === undefined && spawnSync('setpriv', probe).status === 0;
+}
+const asNonRoot = it.skipIf(!readableByOthers());
+const withMkfs = it.skipIf(!hasTool('mkfs.ext4'));
+const withCc = it.skipIf(!hasTool('cc'));
 
 /** A clean environment: nothing from the test runner (NODE_OPTIONS, secrets) leaks in. */
 const baseEnv = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: '/tmp', LANG: 'C' };
@@ -114,7 +127,7 @@ afterAll(() => {
 describe.skipIf(skipReason !== undefined)(
   `preflight in real conditions (${skipReason ?? 'root'})`,
   () => {
-    it('passes a non-root uid with primary group 0 (setpriv)', () => {
+    asNonRoot('passes a non-root uid with primary group 0 (setpriv)', () => {
       const run = preflight([], { wrapper: asUser(1000, 0, '0') });
       expect(run.find('RT-USR-01')).toMatchObject({ status: 'PASS' });
       expect(run.find('RT-USR-02').status).toBe('PASS');
@@ -122,7 +135,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(run.find('RT-CAP-01').status).toBe('PASS');
     });
 
-    it('warns about a non-root uid without group 0, with the --group-add remedy', () => {
+    asNonRoot('warns about a non-root uid without group 0, with the --group-add remedy', () => {
       const run = preflight([], { wrapper: asUser(1000, 1000, '') });
       expect(run.find('RT-USR-02')).toMatchObject({ status: 'WARN' });
       expect(run.find('RT-USR-02').remedy).toMatch(/--group-add 0/);
@@ -147,37 +160,43 @@ describe.skipIf(skipReason !== undefined)(
       expect(run.find('RT-LIM-02').status).toBe('FAIL');
     });
 
-    it('passes IPC_LOCK added as an ambient capability for uid 1000 (setpriv), proven by mlock', () => {
-      const run = preflight(['--profile', 'gds', '--pinned', '32MiB'], {
-        wrapper: [
-          'setpriv',
-          '--reuid=1000',
-          '--regid=0',
-          '--groups=0',
-          '--inh-caps=-all,+ipc_lock',
-          '--ambient-caps=+ipc_lock',
-          '--bounding-set=-all,+ipc_lock',
-        ],
-      });
-      expect(run.find('RT-CAP-02')).toMatchObject({ status: 'PASS' });
-      expect(run.find('RT-CAP-02').evidence).toContain('IPC_LOCK is effective');
-      expect(run.find('RT-LIM-02').status).toBe('PASS');
-      expect(run.find('RT-CAP-05').status).toBe('PASS');
-    });
+    asNonRoot(
+      'passes IPC_LOCK added as an ambient capability for uid 1000 (setpriv), proven by mlock',
+      () => {
+        const run = preflight(['--profile', 'gds', '--pinned', '32MiB'], {
+          wrapper: [
+            'setpriv',
+            '--reuid=1000',
+            '--regid=0',
+            '--groups=0',
+            '--inh-caps=-all,+ipc_lock',
+            '--ambient-caps=+ipc_lock',
+            '--bounding-set=-all,+ipc_lock',
+          ],
+        });
+        expect(run.find('RT-CAP-02')).toMatchObject({ status: 'PASS' });
+        expect(run.find('RT-CAP-02').evidence).toContain('IPC_LOCK is effective');
+        expect(run.find('RT-LIM-02').status).toBe('PASS');
+        expect(run.find('RT-CAP-05').status).toBe('PASS');
+      },
+    );
 
-    it('fails a lowered memlock limit (prlimit) for a non-root uid, with both numbers (B21)', () => {
-      const run = preflight(['--pinned', '1MiB'], {
-        wrapper: ['prlimit', '--memlock=65536:65536', ...asUser(1000, 0, '0')],
-      });
-      const required = run.find('RT-CAP-02');
-      expect(required.status).toBe('FAIL');
-      expect(required.evidence.join('\n')).toMatch(/Max locked memory 65536 65536 bytes/);
-      expect(required.evidence.join('\n')).toMatch(/pinned bytes: 1048576 \(1 MiB\)/);
-      expect(run.find('RT-LIM-02').evidence[0]).toMatch(
-        /mlock\(1 MiB\) failed: ERR_DMEM_MEMLOCK_LIMIT/,
-      );
-      expect(run.find('RT-LIM-01').evidence).toContain('soft 64 KiB, hard 64 KiB');
-    });
+    asNonRoot(
+      'fails a lowered memlock limit (prlimit) for a non-root uid, with both numbers (B21)',
+      () => {
+        const run = preflight(['--pinned', '1MiB'], {
+          wrapper: ['prlimit', '--memlock=65536:65536', ...asUser(1000, 0, '0')],
+        });
+        const required = run.find('RT-CAP-02');
+        expect(required.status).toBe('FAIL');
+        expect(required.evidence.join('\n')).toMatch(/Max locked memory 65536 65536 bytes/);
+        expect(required.evidence.join('\n')).toMatch(/pinned bytes: 1048576 \(1 MiB\)/);
+        expect(run.find('RT-LIM-02').evidence[0]).toMatch(
+          /mlock\(1 MiB\) failed: ERR_DMEM_MEMLOCK_LIMIT/,
+        );
+        expect(run.find('RT-LIM-01').evidence).toContain('soft 64 KiB, hard 64 KiB');
+      },
+    );
 
     it('warns about a missing /run/udev in the gds profile (unshare -m, B20)', () => {
       const run = preflight(['--profile', 'gds'], { setup: 'mount -t tmpfs tmpfs /run' });
@@ -224,83 +243,94 @@ describe.skipIf(skipReason !== undefined)(
       expect(['PASS', 'INFO', 'FAIL']).toContain(run.find('RT-FS-02').status);
     });
 
-    it('passes a data directory on a loop-mounted ext4 with 512-byte alignment (unshare -m)', () => {
-      const image = path.join(scratch, 'ext4.img');
-      const data = path.join(scratch, 'ext4-data');
-      fs.mkdirSync(data, { recursive: true });
-      fs.writeFileSync(image, '');
-      fs.truncateSync(image, 64 * 1024 * 1024);
-      expect(spawnSync('mkfs.ext4', ['-q', '-F', image]).status).toBe(0);
-      const run = preflight(['--data-dir', data, '--profile', 'base'], {
-        setup: `mount -o loop ${image} ${data}`,
-      });
-      expect(run.find('RT-FS-01')).toMatchObject({ status: 'PASS' });
-      expect(run.find('RT-FS-01').evidence[0]).toMatch(/0xef53 \(ext4\)/);
-      const direct = run.find('RT-FS-02');
-      expect(direct.status).toBe('PASS');
-      expect(direct.evidence).toContain(
-        'a misaligned buffer was refused (EINVAL): O_DIRECT is enforced',
-      );
-      expect(direct.evidence).toContain('offset/length alignment: 512');
-    });
+    withMkfs(
+      'passes a data directory on a loop-mounted ext4 with 512-byte alignment (unshare -m)',
+      () => {
+        const image = path.join(scratch, 'ext4.img');
+        const data = path.join(scratch, 'ext4-data');
+        fs.mkdirSync(data, { recursive: true });
+        fs.writeFileSync(image, '');
+        fs.truncateSync(image, 64 * 1024 * 1024);
+        expect(spawnSync('mkfs.ext4', ['-q', '-F', image]).status).toBe(0);
+        const run = preflight(['--data-dir', data, '--profile', 'base'], {
+          setup: `mount -o loop ${image} ${data}`,
+        });
+        expect(run.find('RT-FS-01')).toMatchObject({ status: 'PASS' });
+        expect(run.find('RT-FS-01').evidence[0]).toMatch(/0xef53 \(ext4\)/);
+        const direct = run.find('RT-FS-02');
+        expect(direct.status).toBe('PASS');
+        expect(direct.evidence).toContain(
+          'a misaligned buffer was refused (EINVAL): O_DIRECT is enforced',
+        );
+        expect(direct.evidence).toContain('offset/length alignment: 512');
+      },
+    );
 
-    it('reports data directory ownership and the chgrp remedy for an arbitrary uid (B23)', () => {
-      const locked = path.join(scratch, 'root-owned');
-      const shared = path.join(scratch, 'group0-shared');
-      fs.mkdirSync(locked, { mode: 0o755 });
-      fs.mkdirSync(shared);
-      fs.chmodSync(shared, 0o775);
-      const user = asUser(1000650000, 0, '0');
-      const denied = preflight(['--data-dir', locked], { wrapper: user });
-      const writable = denied.find('RT-FS-04');
-      expect(writable.status).toBe('FAIL');
-      expect(writable.evidence[0]).toBe(`${locked}: owner 0:0, mode 0755`);
-      expect(writable.evidence[1]).toBe('process: uid 1000650000, groups 0');
-      expect(writable.remedy).toBe(`chgrp -R 0 ${locked} && chmod -R g=u ${locked}`);
-      const allowed = preflight(['--data-dir', shared], { wrapper: user });
-      expect(allowed.find('RT-FS-04').status).toBe('PASS');
-      expect(allowed.find('RT-USR-01').evidence).toContain('effective uid 1000650000');
-    });
+    asNonRoot(
+      'reports data directory ownership and the chgrp remedy for an arbitrary uid (B23)',
+      () => {
+        const locked = path.join(scratch, 'root-owned');
+        const shared = path.join(scratch, 'group0-shared');
+        fs.mkdirSync(locked, { mode: 0o755 });
+        fs.mkdirSync(shared);
+        fs.chmodSync(shared, 0o775);
+        const user = asUser(1000650000, 0, '0');
+        const denied = preflight(['--data-dir', locked], { wrapper: user });
+        const writable = denied.find('RT-FS-04');
+        expect(writable.status).toBe('FAIL');
+        expect(writable.evidence[0]).toBe(`${locked}: owner 0:0, mode 0755`);
+        expect(writable.evidence[1]).toBe('process: uid 1000650000, groups 0');
+        expect(writable.remedy).toBe(`chgrp -R 0 ${locked} && chmod -R g=u ${locked}`);
+        const allowed = preflight(['--data-dir', shared], { wrapper: user });
+        expect(allowed.find('RT-FS-04').status).toBe('PASS');
+        expect(allowed.find('RT-USR-01').evidence).toContain('effective uid 1000650000');
+      },
+    );
 
-    it('reports fake GPU nodes 0660 root:video as present but unusable for uid 1000 (mknod, B25)', () => {
-      const setup = [
-        'mount -t tmpfs -o mode=755 tmpfs /dev',
-        'mknod -m 666 /dev/null c 1 3',
-        'mknod -m 666 /dev/zero c 1 5',
-        'mknod -m 666 /dev/urandom c 1 9',
-        'mknod -m 666 /dev/random c 1 8',
-        'mkdir /dev/shm && mount -t tmpfs tmpfs /dev/shm',
-        'mknod -m 660 /dev/nvidiactl c 195 255',
-        'mknod -m 660 /dev/nvidia0 c 195 0',
-        'mknod -m 660 /dev/nvidia-uvm c 511 0',
-        'chgrp 44 /dev/nvidiactl /dev/nvidia0 /dev/nvidia-uvm',
-        'mkdir /dev/infiniband',
-        'mknod -m 666 /dev/infiniband/uverbs0 c 231 192',
-        'mknod -m 666 /dev/infiniband/umad0 c 231 0',
-      ].join('\n');
-      const denied = preflight(['--profile', 'nixl-rdma'], {
-        setup,
-        wrapper: asUser(1000, 0, '0'),
-      });
-      const ctl = denied.find('RT-DEV-01', /nvidiactl/);
-      expect(ctl.status).toBe('FAIL');
-      expect(ctl.evidence[0]).toBe(
-        '/dev/nvidiactl: char 195:255, mode 0660, owner 0:44, access(R_OK|W_OK) EACCES',
-      );
-      expect(ctl.evidence).toContain('process uid 1000, groups 0');
-      expect(ctl.remedy).toMatch(/--group-add 44/);
-      expect(ctl.why).toMatch(/permission denied/);
-      expect(denied.find('RT-DEV-04', /uverbs/).status).toBe('PASS');
-      expect(denied.find('RT-DEV-04', /rdma_cm/).status).toBe('WARN');
-      expect(denied.find('RT-DEV-05').evidence.join('\n')).toMatch(/FAIL \/dev\/infiniband\/umad0/);
+    asNonRoot(
+      'reports fake GPU nodes 0660 root:video as present but unusable for uid 1000 (mknod, B25)',
+      () => {
+        const setup = [
+          'mount -t tmpfs -o mode=755 tmpfs /dev',
+          'mknod -m 666 /dev/null c 1 3',
+          'mknod -m 666 /dev/zero c 1 5',
+          'mknod -m 666 /dev/urandom c 1 9',
+          'mknod -m 666 /dev/random c 1 8',
+          'mkdir /dev/shm && mount -t tmpfs tmpfs /dev/shm',
+          'mknod -m 660 /dev/nvidiactl c 195 255',
+          'mknod -m 660 /dev/nvidia0 c 195 0',
+          'mknod -m 660 /dev/nvidia-uvm c 511 0',
+          'chgrp 44 /dev/nvidiactl /dev/nvidia0 /dev/nvidia-uvm',
+          'mkdir /dev/infiniband',
+          'mknod -m 666 /dev/infiniband/uverbs0 c 231 192',
+          'mknod -m 666 /dev/infiniband/umad0 c 231 0',
+        ].join('\n');
+        const denied = preflight(['--profile', 'nixl-rdma'], {
+          setup,
+          wrapper: asUser(1000, 0, '0'),
+        });
+        const ctl = denied.find('RT-DEV-01', /nvidiactl/);
+        expect(ctl.status).toBe('FAIL');
+        expect(ctl.evidence[0]).toBe(
+          '/dev/nvidiactl: char 195:255, mode 0660, owner 0:44, access(R_OK|W_OK) EACCES',
+        );
+        expect(ctl.evidence).toContain('process uid 1000, groups 0');
+        expect(ctl.remedy).toMatch(/--group-add 44/);
+        expect(ctl.why).toMatch(/permission denied/);
+        expect(denied.find('RT-DEV-04', /uverbs/).status).toBe('PASS');
+        expect(denied.find('RT-DEV-04', /rdma_cm/).status).toBe('WARN');
+        expect(denied.find('RT-DEV-05').evidence.join('\n')).toMatch(
+          /FAIL \/dev\/infiniband\/umad0/,
+        );
 
-      const video = preflight(['--profile', 'nixl-rdma'], {
-        setup,
-        wrapper: asUser(1000, 0, '0,44'),
-      });
-      expect(video.find('RT-DEV-01', /nvidiactl/).status).toBe('PASS');
-      expect(video.find('RT-DEV-01', /nvidia\[0-9\]/).status).toBe('PASS');
-    });
+        const video = preflight(['--profile', 'nixl-rdma'], {
+          setup,
+          wrapper: asUser(1000, 0, '0,44'),
+        });
+        expect(video.find('RT-DEV-01', /nvidiactl/).status).toBe('PASS');
+        expect(video.find('RT-DEV-01', /nvidia\[0-9\]/).status).toBe('PASS');
+      },
+    );
 
     it('fails LD_PRELOAD in the environment', () => {
       const run = preflight([], { env: { LD_PRELOAD: '/nonexistent/preload.so' } });
@@ -310,7 +340,7 @@ describe.skipIf(skipReason !== undefined)(
       expect(result.remedy).toMatch(/remove LD_PRELOAD/);
     });
 
-    it('reports a seccomp filter and the data-path calls it blocks (seccomp helper)', () => {
+    withCc('reports a seccomp filter and the data-path calls it blocks (seccomp helper)', () => {
       const helper = path.join(scratch, 'seccomp-deny');
       const source = path.join(root, 'test/privileged/seccomp-deny.c');
       expect(spawnSync('cc', ['-O1', '-o', helper, source]).status).toBe(0);
@@ -329,16 +359,19 @@ describe.skipIf(skipReason !== undefined)(
       expect(run.find('RT-SEC-04', /mbind/).status).toBe('PASS');
     });
 
-    it('does not trust capability bits in a user namespace: uid 1000 as namespaced root (unshare -U)', () => {
-      const run = preflight(['--profile', 'gds', '--pinned', '16MiB'], {
-        wrapper: [...asUser(1000, 1000, ''), 'unshare', '-U', '-r'],
-      });
-      expect(run.find('RT-USR-04').evidence.join('\n')).toMatch(/0 1000 1/);
-      const required = run.find('RT-CAP-02');
-      expect(required.status).toBe('FAIL');
-      expect(required.evidence.join('\n')).toMatch(/user namespace: the bits are not trusted/);
-      expect(run.find('RT-LIM-02').status).toBe('FAIL');
-    });
+    asNonRoot(
+      'does not trust capability bits in a user namespace: uid 1000 as namespaced root (unshare -U)',
+      () => {
+        const run = preflight(['--profile', 'gds', '--pinned', '16MiB'], {
+          wrapper: [...asUser(1000, 1000, ''), 'unshare', '-U', '-r'],
+        });
+        expect(run.find('RT-USR-04').evidence.join('\n')).toMatch(/0 1000 1/);
+        const required = run.find('RT-CAP-02');
+        expect(required.status).toBe('FAIL');
+        expect(required.evidence.join('\n')).toMatch(/user namespace: the bits are not trusted/);
+        expect(run.find('RT-LIM-02').status).toBe('FAIL');
+      },
+    );
 
     it('fails a container runtime socket (unshare -m)', () => {
       const run = preflight([], {
@@ -363,7 +396,7 @@ describe.skipIf(skipReason !== undefined)(
       );
     });
 
-    it('sets no_new_privs under setpriv --no-new-privs', () => {
+    asNonRoot('sets no_new_privs under setpriv --no-new-privs', () => {
       const run = preflight([], { wrapper: [...asUser(1000, 0, '0'), '--no-new-privs'] });
       expect(run.find('RT-SEC-01').status).toBe('PASS');
     });
