@@ -218,7 +218,7 @@ describe('preflight() mounts', () => {
     expect(host.status).toBe('FAIL');
     expect(host.evidence.join('\n')).toMatch(/FAIL \/host\/etc/);
     expect(host.evidence.join('\n')).toMatch(/WARN \/workspace/);
-    expect(host.evidence.join('\n')).not.toMatch(/\/data|resolv\.conf/);
+    expect(host.evidence.join('\n')).not.toMatch(/\/data|resolv\.conf|\/cache/);
     expect(find('RT-MNT-04').status).toBe('WARN');
   });
 });
@@ -345,6 +345,14 @@ describe('preflight() environment', () => {
     );
     expect(find('RT-ENV-01').status).toBe('WARN');
     expect(find('RT-ENV-01').evidence[0]).toMatch(/LD_LIBRARY_PATH/);
+  });
+
+  it('does not take paths such as XAUTHORITY or SSH_AUTH_SOCK for secrets', async () => {
+    const { find } = await run(
+      {},
+      { env: { XAUTHORITY: '/run/user/1000/xauth', SSH_AUTH_SOCK: '/tmp/agent' } },
+    );
+    expect(find('RT-ENV-03').status).toBe('PASS');
   });
 
   it('warns about secrets and never prints their values in any format', async () => {

@@ -147,7 +147,9 @@ function runtimeManaged(mount: MountEntry): boolean {
     ) ||
     /^\/var\/lib\/(docker|containerd)\/(containers|volumes)\//.test(mount.root) ||
     /^\/var\/lib\/kubelet\/pods\//.test(mount.root) ||
-    /^\/(containers|volumes)\/[0-9a-f]{12,}/.test(mount.root)
+    /^\/(containers|volumes)\/[0-9a-f]{12,}/.test(mount.root) ||
+    // the same, where /var/lib/kubelet is a filesystem of its own
+    /^\/pods\/[0-9a-f-]{36}\//.test(mount.root)
   );
 }
 
