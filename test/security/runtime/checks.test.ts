@@ -130,6 +130,23 @@ describe('preflight() capabilities', () => {
     expect(find('RT-LIM-02').evidence[0]).toMatch(/mlock\(64 MiB\) failed: ERR_DMEM_MEMLOCK_LIMIT/);
   });
 
+  it('skips the probes, rather than failing, when the addon cannot load', async () => {
+    const { find } = await run(
+      { files: { 'root/data/keep': '' } },
+      {
+        profile: 'gds',
+        dataDir: '/data',
+        probes: {
+          ...passingProbes,
+          memlock: (bytes) => ({ bytes, ok: false, code: 'ERR_DMEM_ADDON_LOAD' }),
+          directIo: () => ({ opened: false, alignedWrite: false, code: 'ERR_DMEM_ADDON_LOAD' }),
+        },
+      },
+    );
+    expect(find('RT-LIM-02').status).toBe('SKIP');
+    expect(find('RT-FS-02').status).toBe('SKIP');
+  });
+
   it('skips the mlock probe where nothing is pinned', async () => {
     const { find } = await run({});
     expect(find('RT-LIM-02').status).toBe('SKIP');

@@ -153,6 +153,7 @@ export function checkDataDir(ctx: RuntimeContext): CheckResult[] {
   if (probe.memoryAlign !== undefined) evidence.push(`buffer alignment: ${probe.memoryAlign}`);
   let directStatus: CheckStatus = probe.alignedWrite ? 'PASS' : 'FAIL';
   if (probe.alignedWrite && probe.unalignedRefused === false) directStatus = 'INFO';
+  if (probe.code === 'ERR_DMEM_ADDON_LOAD') directStatus = 'SKIP';
   const why =
     probe.code === 'EROFS'
       ? 'The data directory is on a read-only mount.'
