@@ -41,6 +41,9 @@ export interface NativeBinding {
   // --- O_DIRECT files and the I/O engine (cpp/binding/direct_file.cpp) ---
   // --- CUDA (cpp/binding/cuda.cpp) ---
   // --- NIXL (cpp/binding/nixl.cpp) ---
+  // --- security preflight probes (cpp/binding/security.cpp) ---
+  /** get_mempolicy, mbind, io_uring_setup, process_vm_readv with harmless arguments. */
+  securityProbeSyscalls(): { name: string; allowed: boolean; errno: string }[];
 }
 
 let loaded: NativeBinding | undefined;

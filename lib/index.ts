@@ -10,4 +10,6 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export { preflight, type PreflightOptions } from './security/preflight.js';
+export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
 export { lint, lintSources, type LintOptions, type LintSource } from './security/lint.js';

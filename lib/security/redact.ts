@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 
 /** Variable names that usually hold credentials (catalogue RT-ENV-03). */
 const secretName =
-  /password|passwd|secret|token|bearer|api[_-]?key|private[_-]?key|credential|access[_-]?key|auth/i;
+  /password|passwd|secret|token|bearer|api[_-]?key|private[_-]?key|credential|access[_-]?key|authorization/i;
 
 /** Values that are credentials whatever their name. */
 const secretValue = [

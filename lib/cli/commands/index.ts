@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import type { CommandContext } from '../context.js';
 
 import { defineLint } from './lint.js';
+import { definePreflight } from './preflight.js';
 
 /** Wraps an action so it receives a context and its errors become exit codes. */
 export type Wrap = (
@@ -18,4 +19,4 @@ export type Wrap = (
 /** Adds one command to the program. */
 export type DefineCommand = (program: Command, wrap: Wrap) => void;
 
-export const commands: DefineCommand[] = [defineLint];
+export const commands: DefineCommand[] = [definePreflight, defineLint];
