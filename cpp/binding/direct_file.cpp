@@ -376,8 +376,8 @@ Napi::Value FileSize(const Napi::CallbackInfo& info) {
   });
 }
 
-/// fileIo(handle, kind, segments, truncateTo?): segments are
-/// { buffer, bufferOffset, length, offset, tail } objects. Resolves to bytes per segment.
+/// fileIo(handle, kind, segments, truncateTo?): segments are { buffer, bufferOffset, length,
+/// offset, tail, name?, keep? } objects. Resolves to bytes per segment.
 Napi::Value FileIo(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     Napi::Env env = info.Env();
@@ -393,7 +393,8 @@ Napi::Value FileIo(const Napi::CallbackInfo& info) {
     try {
       for (uint32_t i = 0; i < list.Length(); i++) {
         Napi::Object item = list.Get(i).As<Napi::Object>();
-        std::string prefix = list.Length() > 1 ? "ops[" + std::to_string(i) + "]." : "";
+        Napi::Value name = item.Get("name");
+        std::string prefix = name.IsString() ? name.As<Napi::String>().Utf8Value() + "." : "";
         IoSegment segment;
         segment.length = read_u64(item, "length");
         segment.offset = read_u64(item, "offset");
@@ -401,6 +402,12 @@ Napi::Value FileIo(const Napi::CallbackInfo& info) {
         std::uint64_t buffer_offset = read_u64(item, "bufferOffset");
         segment.data =
             take_buffer(env, item.Get("buffer"), buffer_offset, segment.length, prefix, *operation);
+        // a HostBuffer whose memory V8 owns (no external buffers) also needs its ArrayBuffer
+        if (Napi::Value keep = item.Get("keep"); keep.IsArrayBuffer()) {
+          napi_ref ref = nullptr;
+          napi_create_reference(env, keep, 1, &ref);
+          operation->array_buffers.push_back(ref);
+        }
         const DirectAlignment& rules = state->file->facts().alignment;
         std::size_t unit = is_write ? rules.offset : rules.read();
         std::size_t checked =
