@@ -16,4 +16,8 @@ export type Wrap = (
 /** Adds one command to the program. */
 export type DefineCommand = (program: Command, wrap: Wrap) => void;
 
-export const commands: DefineCommand[] = [];
+import { defineCopy } from './copy.js';
+import { defineInfo } from './info.js';
+import { defineLoad } from './load.js';
+
+export const commands: DefineCommand[] = [defineLoad, defineCopy, defineInfo];
