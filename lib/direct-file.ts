@@ -6,7 +6,12 @@
  */
 import path from 'node:path';
 
-import { native, type NativeFileFacts, type NativeHandle, type NativeIoSegment } from './binding.js';
+import {
+  native,
+  type NativeFileFacts,
+  type NativeHandle,
+  type NativeIoSegment,
+} from './binding.js';
 import {
   awaitNative,
   callNative,
@@ -348,7 +353,9 @@ export class DirectFile implements AsyncDisposable {
     truncateTo?: number,
   ): Promise<number[]> {
     this.#checkOpen();
-    return this.#track(awaitNative(() => native().fileIo(this.#handle, kind, segments, truncateTo)));
+    return this.#track(
+      awaitNative(() => native().fileIo(this.#handle, kind, segments, truncateTo)),
+    );
   }
 
   async #command<T>(start: () => Promise<T>): Promise<T> {
