@@ -7,6 +7,7 @@
 #include <napi.h>
 #include <uv.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -79,22 +80,39 @@ class Completions {
   /// JS thread: an operation begins; the loop stays alive until it settles.
   void begin() {
     if (_in_flight++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(_async));
+    std::lock_guard lock(_mutex);
+    _begun++;
   }
 
   /// Any thread: an operation has finished.
   void post(Operation* operation) {
     std::lock_guard lock(_mutex);
-    if (_closing) return;  // environment gone: the operation is leaked, never touched
     bool first = _done.empty();
     _done.push_back(operation);
-    if (first) uv_async_send(_async);
+    _finished++;
+    if (_closing) {
+      _all_finished.notify_all();
+    } else if (first) {
+      uv_async_send(_async);
+    }
   }
 
-  /// JS thread, at environment teardown.
+  /// JS thread, at environment teardown (worker exit, process exit). Waits for the pool to
+  /// finish what this environment started: the isolate frees its ArrayBuffers next, and a
+  /// read must not land in freed memory. The promises are never settled; holds and references
+  /// are dropped.
   void close() {
+    std::vector<Operation*> abandoned;
     {
-      std::lock_guard lock(_mutex);
+      std::unique_lock lock(_mutex);
       _closing = true;
+      _all_finished.wait(lock, [&] { return _finished == _begun; });
+      abandoned.swap(_done);
+    }
+    for (Operation* operation : abandoned) {
+      std::unique_ptr<Operation> owned(operation);
+      operation->holds.clear();
+      for (napi_ref ref : operation->array_buffers) napi_delete_reference(_env, ref);
     }
     uv_close(reinterpret_cast<uv_handle_t*>(_async),
              [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
@@ -110,7 +128,10 @@ class Completions {
   napi_ref _resource = nullptr;
   napi_async_context _context = nullptr;
   std::mutex _mutex;
-  std::vector<Operation*> _done;
+  std::condition_variable _all_finished;
+  std::vector<Operation*> _done;  // guarded by _mutex, as are the three below
+  std::uint64_t _begun = 0;
+  std::uint64_t _finished = 0;
   bool _closing = false;
   int _in_flight = 0;  // JS thread only
 };
