@@ -198,18 +198,30 @@ void Completions::drain() {
     std::lock_guard lock(_mutex);
     batch.swap(_done);
   }
-  Napi::HandleScope handles(_env);
-  napi_value resource;
+
+  // This runs from libuv, outside any JS call: nothing may throw out of it. During environment
+  // teardown libuv still runs it but JS cannot run; settling then fails and is dropped.
+  napi_handle_scope handles = nullptr;
+  napi_open_handle_scope(_env, &handles);
+  napi_value resource = nullptr;
   napi_get_reference_value(_env, _resource, &resource);
-  napi_callback_scope scope;
-  napi_open_callback_scope(_env, resource, _context, &scope);
+  napi_callback_scope scope = nullptr;
+  bool scoped =
+      resource != nullptr && napi_open_callback_scope(_env, resource, _context, &scope) == napi_ok;
   for (Operation* operation : batch) {
     std::unique_ptr<Operation> owned(operation);
-    settle(_env, *operation);
+    try {
+      settle(_env, *operation);
+    } catch (...) {
+      operation->holds.clear();
+      for (napi_ref ref : operation->array_buffers) napi_delete_reference(_env, ref);
+      operation->array_buffers.clear();
+    }
     if (--_in_flight == 0) uv_unref(reinterpret_cast<uv_handle_t*>(_async));
   }
   // closing the scope runs the continuations of the promises just settled
-  napi_close_callback_scope(_env, scope);
+  if (scoped) napi_close_callback_scope(_env, scope);
+  if (handles != nullptr) napi_close_handle_scope(_env, handles);
 }
 
 // --- argument readers -------------------------------------------------------------------------

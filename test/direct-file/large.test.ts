@@ -1,4 +1,5 @@
 import { createHash, randomFillSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
@@ -109,5 +110,32 @@ describe('buffer lifetime during I/O', () => {
     // Every ArrayBuffer survives gc() while its write is in flight and is collected after.
     expect(out['aliveDuring']).toBe(8);
     expect(out['aliveAfter']).toBe(0);
+  });
+
+  it('lets a worker exit with reads in flight: teardown waits for them, nothing crashes', () => {
+    const dir = scratchDir();
+    const filePath = path.join(dir, 'worker.bin');
+    const workerPath = path.join(dir, 'worker.mjs');
+    writeFileSync(filePath, Buffer.alloc(64 << 20, 5));
+    writeFileSync(
+      workerPath,
+      `import { openFile } from ${JSON.stringify(distUrl('direct-file.js'))};
+      const file = openFile(${JSON.stringify(filePath)}, { direct: 'off' });
+      for (let i = 0; i < 16; i++) file.read(new Uint8Array(64 << 20), 0);
+      process.exit(0);`,
+    );
+    const result = runModule(`
+      import { Worker } from 'node:worker_threads';
+      for (let round = 0; round < 3; round++) {
+        const worker = new Worker(${JSON.stringify(workerPath)}, { execArgv: [] });
+        const code = await new Promise((resolve) => worker.on('exit', resolve));
+        if (code !== 0) throw new Error('worker exit code ' + code);
+      }
+      console.log(JSON.stringify({ ok: true }));
+    `);
+    expect(result.stderr).toBe('');
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(0);
+    expect(result.json).toEqual({ ok: true });
   });
 });
