@@ -58,7 +58,6 @@ export interface NativeBinding {
   ): Promise<'fallocate' | 'ftruncate'>;
   ioConfigure(settings: { threads?: number; taskSize?: number }): void;
   ioSettings(): { threads: number; taskSize: number };
-  probeAlignment(fd: number): NativeAlignment;
   // --- CUDA (cpp/binding/cuda.cpp) ---
   // --- NIXL (cpp/binding/nixl.cpp) ---
 }

@@ -545,13 +545,6 @@ Napi::Value IoSettings(const Napi::CallbackInfo& info) {
   });
 }
 
-Napi::Value ProbeAlignment(const Napi::CallbackInfo& info) {
-  return guard(info.Env(), [&]() -> Napi::Value {
-    int fd = info[0].As<Napi::Number>().Int32Value();
-    return alignment_object(info.Env(), probe_alignment(fd));
-  });
-}
-
 void init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileOpen", Napi::Function::New(env, FileOpen, "fileOpen"));
   exports.Set("fileClose", Napi::Function::New(env, FileClose, "fileClose"));
@@ -560,7 +553,6 @@ void init(Napi::Env env, Napi::Object exports) {
   exports.Set("fileCommand", Napi::Function::New(env, FileCommand, "fileCommand"));
   exports.Set("ioConfigure", Napi::Function::New(env, IoConfigure, "ioConfigure"));
   exports.Set("ioSettings", Napi::Function::New(env, IoSettings, "ioSettings"));
-  exports.Set("probeAlignment", Napi::Function::New(env, ProbeAlignment, "probeAlignment"));
 }
 
 }  // namespace
