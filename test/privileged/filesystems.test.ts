@@ -22,11 +22,22 @@ function missing(): string | undefined {
   }
   const probe = spawnSync('losetup', ['-f']);
   if (probe.status !== 0) return 'needs a free loop device (losetup -f failed)';
-  return undefined;
+
+  // Root in a container may still lack CAP_SYS_ADMIN: try one harmless mount.
+  mkdirSync(base, { recursive: true });
+  const mountPoint = mkdtempSync(path.join(base, 'mount-probe-'));
+  try {
+    const mounted = spawnSync('mount', ['-t', 'ramfs', 'ramfs', mountPoint]);
+    if (mounted.status !== 0) return 'needs permission to mount filesystems (mount failed)';
+    spawnSync('umount', [mountPoint]);
+    return undefined;
+  } finally {
+    rmSync(mountPoint, { recursive: true, force: true });
+  }
 }
 
-const reason = missing();
 const base = path.join(repoRoot, 'test', '.tmp');
+const reason = missing();
 let workDir = '';
 let statxTool = '';
 
