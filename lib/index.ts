@@ -35,3 +35,5 @@ export {
   type DirectIoBenchmarkReport,
   type DirectIoBenchmarkProgress,
 } from './direct-io-bench.js';
+export { preflight, type PreflightOptions } from './security/preflight.js';
+export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';

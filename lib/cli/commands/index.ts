@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 
 import type { CommandContext } from '../context.js';
 
+import { definePreflight } from './preflight.js';
+
 /** Wraps an action so it receives a context and its errors become exit codes. */
 export type Wrap = (
   name: string,
@@ -16,4 +18,4 @@ export type Wrap = (
 /** Adds one command to the program. */
 export type DefineCommand = (program: Command, wrap: Wrap) => void;
 
-export const commands: DefineCommand[] = [];
+export const commands: DefineCommand[] = [definePreflight];
