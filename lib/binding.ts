@@ -58,9 +58,11 @@ export interface NativeBinding {
   ): Promise<'fallocate' | 'ftruncate'>;
   ioConfigure(settings: { threads?: number; taskSize?: number }): void;
   ioSettings(): { threads: number; taskSize: number };
-  probeAlignment(fd: number): NativeAlignment;
   // --- CUDA (cpp/binding/cuda.cpp) ---
   // --- NIXL (cpp/binding/nixl.cpp) ---
+  // --- security preflight probes (cpp/binding/security.cpp) ---
+  /** get_mempolicy, mbind, io_uring_setup, process_vm_readv with harmless arguments. */
+  securityProbeSyscalls(): { name: string; allowed: boolean; errno: string }[];
 }
 
 /** O_DIRECT rules of a file as the addon reports them. */

@@ -1,5 +1,7 @@
 #include "core/io_pool.hpp"
 
+#include <dlfcn.h>
+
 #include <memory>
 #include <string>
 #include <utility>
@@ -7,6 +9,20 @@
 #include "core/error.hpp"
 
 namespace dynamo::memory {
+
+namespace {
+
+// The pool's threads run code of this shared object for the life of the process. When only a
+// worker thread loaded the addon, Node dlclose()s it as that worker exits, which would unmap
+// the code under the sleeping threads; marking the object RTLD_NODELETE keeps it mapped.
+void keep_library_loaded() noexcept {
+  Dl_info info{};
+  if (::dladdr(reinterpret_cast<void*>(&keep_library_loaded), &info) != 0 && info.dli_fname) {
+    ::dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
+  }
+}
+
+}  // namespace
 
 IoPool& IoPool::global() {
   // Leaked on purpose: joining threads from a static destructor at process exit would race with
@@ -52,6 +68,7 @@ IoPoolSettings IoPool::settings() const {
 }
 
 void IoPool::start_locked() {
+  keep_library_loaded();
   auto workers = std::make_shared<Workers>();
   for (unsigned i = 0; i < _settings.threads; i++) {
     // Each thread shares ownership so that a detached generation outlives configure().

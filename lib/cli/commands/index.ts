@@ -2,6 +2,11 @@
 import type { Command } from 'commander';
 
 import type { CommandContext } from '../context.js';
+import { defineBench } from './bench.js';
+import { defineCopy } from './copy.js';
+import { defineInfo } from './info.js';
+import { defineLoad } from './load.js';
+import { definePreflight } from './preflight.js';
 
 /** Wraps an action so it receives a context and its errors become exit codes. */
 export type Wrap = (
@@ -16,8 +21,10 @@ export type Wrap = (
 /** Adds one command to the program. */
 export type DefineCommand = (program: Command, wrap: Wrap) => void;
 
-import { defineCopy } from './copy.js';
-import { defineInfo } from './info.js';
-import { defineLoad } from './load.js';
-
-export const commands: DefineCommand[] = [defineLoad, defineCopy, defineInfo];
+export const commands: DefineCommand[] = [
+  defineLoad,
+  defineCopy,
+  defineInfo,
+  defineBench,
+  definePreflight,
+];

@@ -1,0 +1,93 @@
+/**
+ * `dynamo-memory preflight`: the runtime security check of this container for the data path.
+ * Exit codes: 0 pass, 1 a failing check (or a warning with `--fail-on warn`), 2 could not
+ * evaluate, 3 usage error.
+ */
+import { Option } from 'commander';
+
+import { invalidArgument } from '../../errors.js';
+import { preflight } from '../../security/preflight.js';
+import { type ReportFormat, renderReport, reportFormats } from '../../security/render.js';
+import {
+  type FailOn,
+  type ProfileName,
+  profileNames,
+  reportExitCode,
+} from '../../security/report.js';
+import { parseSuppressions } from '../../security/suppress.js';
+import { parseSize } from '../../size.js';
+import type { DefineCommand } from './index.js';
+
+interface PreflightCliOptions {
+  profile: ProfileName;
+  dataDir?: string;
+  pinned?: string;
+  format?: ReportFormat;
+  failOn: FailOn;
+  ignore: string[];
+  json?: boolean;
+}
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+
+export const definePreflight: DefineCommand = (program, wrap) => {
+  program
+    .command('preflight')
+    .description(
+      'check this container for the data path: what it lacks and what it should not have',
+    )
+    .addOption(
+      new Option('--profile <profile>', 'what the data path needs')
+        .choices(profileNames)
+        .default('base'),
+    )
+    .option('--data-dir <dir>', 'directory the data path writes with O_DIRECT (probed for real)')
+    .option(
+      '--pinned <bytes>',
+      'host memory the service will pin, e.g. 8GiB (judged against memlock and cgroup)',
+    )
+    .addOption(
+      new Option('--format <format>', 'output format (--json is --format json)').choices(
+        reportFormats,
+      ),
+    )
+    .addOption(
+      new Option('--fail-on <level>', 'exit 1 on this status or worse')
+        .choices(['fail', 'warn'])
+        .default('fail'),
+    )
+    .option('--ignore <ID=REASON>', 'accept a finding, with the reason (repeatable)', collect, [])
+    .action(
+      wrap('preflight', async (context, _args, raw) => {
+        const options = raw as unknown as PreflightCliOptions;
+        const format: ReportFormat = options.format ?? (context.json ? 'json' : 'text');
+        const suppressions = parseSuppressions(options.ignore);
+        let pinnedBytes: number | undefined;
+        if (options.pinned !== undefined) {
+          try {
+            pinnedBytes = parseSize(options.pinned);
+          } catch {
+            throw invalidArgument(
+              '--pinned',
+              'a size such as 1073741824, 512MiB or 8G',
+              options.pinned,
+            );
+          }
+        }
+        const report = await preflight({
+          profile: options.profile,
+          ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),
+          ...(pinnedBytes !== undefined ? { pinnedBytes } : {}),
+          suppressions,
+          env: context.io.env,
+          failOn: options.failOn,
+        });
+        const color =
+          format === 'text' &&
+          context.io.stdout.isTTY === true &&
+          context.io.env.NO_COLOR === undefined;
+        context.io.stdout.write(renderReport(report, format, { color }));
+        return reportExitCode(report, options.failOn);
+      }),
+    );
+};
