@@ -1,6 +1,8 @@
 /** `dynamo-memory bench`: the data-path benchmark, for users to run on their own disks. */
 import { writeFileSync } from 'node:fs';
 
+import { SingleBar } from 'cli-progress';
+
 import {
   type DirectIoBenchmarkOptions,
   type DirectIoBenchmarkRow,
@@ -11,7 +13,6 @@ import { throughputChart } from '../bench-chart.js';
 import { type CommandContext, ExitCode, UsageError } from '../context.js';
 import { sizeOption } from '../file-checks.js';
 import type { DefineCommand } from './index.js';
-import { SingleBar } from 'cli-progress';
 
 const knownCases = ['read', 'write', 'randread'] as const;
 
