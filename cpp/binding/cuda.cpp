@@ -60,7 +60,8 @@ class Resource {
     std::lock_guard<std::mutex> lock(_mutex);
     if (!_object || _release_pending) return false;
     if (_holds > 0) {
-      Error error(ErrorKind::kBusy, busy_code(),
+      Error error(ErrorKind::kBusy,
+                  busy_code(),
                   std::string(what) + " cannot be freed while " + std::to_string(_holds) +
                       " operation(s) use it; await them first");
       error.details["holds"] = std::to_string(_holds);
@@ -86,6 +87,11 @@ class Resource {
   bool released() noexcept {
     std::lock_guard<std::mutex> lock(_mutex);
     return !_object || _release_pending;
+  }
+
+  int holds() noexcept {
+    std::lock_guard<std::mutex> lock(_mutex);
+    return _holds;
   }
 
   /// The object while not released; for reads on the JS thread.
@@ -137,17 +143,14 @@ struct PinnedHost {
   ~PinnedHost() = default;
 };
 
-/// A host buffer pinned with cuMemHostRegister; the hold keeps the buffer from being freed
-/// underneath the registration (free() unpins first through the TS onRelease hook).
+/// A host buffer pinned with cuMemHostRegister. It takes no Hold on the buffer: HostBuffer#free()
+/// refuses while holds exist, and it must be able to run its release hooks, which unpin first.
+/// The TS layer keeps the buffer strongly referenced while pinned, so no finalizer can free it.
 struct Pinning {
   std::unique_ptr<PinnedRegistration> registration;
-  HostBufferState::Hold hold;
-  /// True while operations other than this pinning hold the buffer (copies, file I/O in flight).
-  bool in_use() const noexcept { return hold.state() != nullptr && hold.state()->holds() > 1; }
-  ~Pinning() {
-    // Unregister before the hold ends and the memory may go.
-    registration.reset();
-  }
+  std::shared_ptr<HostBufferState> host;
+  /// True while operations hold the buffer (copies, file I/O in flight).
+  bool in_use() const noexcept { return host != nullptr && host->holds() > 0; }
 };
 
 template <>
@@ -167,7 +170,7 @@ const char* Resource<PinnedHost>::busy_code() {
   return "ERR_DMEM_BUFFER_BUSY";
 }
 template <>
-const char* Resource<Pinning>::disposed_code() {
+[[maybe_unused]] const char* Resource<Pinning>::disposed_code() {
   return "ERR_DMEM_NOT_PINNED";
 }
 template <>
@@ -213,14 +216,17 @@ struct CudaEnv {
   }
 };
 
-CudaEnv& env_state(const Napi::CallbackInfo& info) { return *static_cast<CudaEnv*>(info.Data()); }
+CudaEnv& env_state(const Napi::CallbackInfo& info) {
+  return *static_cast<CudaEnv*>(info.Data());
+}
 
 // --- argument readers: the TS layer validates; these keep memory safety if it is bypassed ---
 
 std::size_t read_size(const Napi::Value& value, const char* name) {
   double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : -1;
   if (!(number >= 0 && number <= 9007199254740991.0 && std::floor(number) == number)) {
-    throw Error(ErrorKind::kInvalidArgument, "ERR_DMEM_INVALID_ARGUMENT",
+    throw Error(ErrorKind::kInvalidArgument,
+                "ERR_DMEM_INVALID_ARGUMENT",
                 std::string("Expected ") + name + " to be a non-negative safe integer");
   }
   return static_cast<std::size_t>(number);
@@ -236,7 +242,8 @@ std::shared_ptr<Resource<T>> unwrap(const Napi::Value& value,
                                     const napi_type_tag& tag,
                                     const char* expected) {
   if (!value.IsExternal() || !value.As<Napi::External<void>>().CheckTypeTag(&tag)) {
-    throw Error(ErrorKind::kInvalidArgument, "ERR_DMEM_INVALID_ARGUMENT",
+    throw Error(ErrorKind::kInvalidArgument,
+                "ERR_DMEM_INVALID_ARGUMENT",
                 std::string("Expected a native ") + expected + " handle");
   }
   return *value.As<Napi::External<std::shared_ptr<Resource<T>>>>().Data();
@@ -247,7 +254,8 @@ Napi::External<std::shared_ptr<Resource<T>>> wrap(Napi::Env env,
                                                   std::shared_ptr<Resource<T>> resource,
                                                   const napi_type_tag& tag) {
   auto handle = Napi::External<std::shared_ptr<Resource<T>>>::New(
-      env, new std::shared_ptr<Resource<T>>(std::move(resource)),
+      env,
+      new std::shared_ptr<Resource<T>>(std::move(resource)),
       [](Napi::Env, std::shared_ptr<Resource<T>>* owned) {
         // Backstop only: the TS classes free explicitly. An object still in use is released
         // when its last operation ends.
@@ -258,7 +266,9 @@ Napi::External<std::shared_ptr<Resource<T>>> wrap(Napi::Env env,
   return handle;
 }
 
-Napi::BigInt big(Napi::Env env, std::uint64_t value) { return Napi::BigInt::New(env, value); }
+Napi::BigInt big(Napi::Env env, std::uint64_t value) {
+  return Napi::BigInt::New(env, value);
+}
 
 // --- status and devices ---
 
@@ -370,15 +380,19 @@ Napi::Value PinnedAlloc(const Napi::CallbackInfo& info) {
     napi_value array_buffer = nullptr;
     auto* keep = new std::shared_ptr<Resource<PinnedHost>>(resource);
     napi_status status = napi_create_external_arraybuffer(
-        env, data, size,
+        env,
+        data,
+        size,
         [](napi_env, void*, void* hint) {
           delete static_cast<std::shared_ptr<Resource<PinnedHost>>*>(hint);
         },
-        keep, &array_buffer);
+        keep,
+        &array_buffer);
     if (status != napi_ok) {
       delete keep;
       resource->release_now("the pinned buffer");
-      throw Error(ErrorKind::kInvalidArgument, "ERR_DMEM_EXTERNAL_BUFFERS_FORBIDDEN",
+      throw Error(ErrorKind::kInvalidArgument,
+                  "ERR_DMEM_EXTERNAL_BUFFERS_FORBIDDEN",
                   "This runtime does not allow external ArrayBuffers (V8 memory cage), so pinned "
                   "memory from cuMemHostAlloc cannot be viewed from JS; allocate a HostBuffer and "
                   "pin it with pinHostBuffer() instead");
@@ -394,9 +408,9 @@ Napi::Value PinnedAlloc(const Napi::CallbackInfo& info) {
       std::lock_guard<std::mutex> lock(state.mutex);
       CudaEnv::track(state.pinned_hosts, resource);
       std::erase_if(state.views, [](auto& entry) { return entry.first.expired(); });
-      state.views.emplace_back(resource,
-                               Napi::Reference<Napi::ArrayBuffer>::New(
-                                   Napi::ArrayBuffer(env, array_buffer), 0));
+      state.views.emplace_back(
+          resource,
+          Napi::Reference<Napi::ArrayBuffer>::New(Napi::ArrayBuffer(env, array_buffer), 0));
     }
     result.Set("handle", wrap(env, std::move(resource), kPinnedHostTag));
     return result;
@@ -437,7 +451,11 @@ Napi::Value Pin(const Napi::CallbackInfo& info) {
     std::shared_ptr<HostBufferState> host = unwrap_host_buffer(info[0]);
     int ordinal = read_ordinal(info[1]);
     auto pinning = std::make_unique<Pinning>();
-    pinning->hold = HostBufferState::hold(host);
+    if (host->released()) {
+      throw Error(
+          ErrorKind::kDisposed, "ERR_DMEM_BUFFER_FREED", "The host buffer was already freed");
+    }
+    pinning->host = host;
     pinning->registration =
         PinnedRegistration::pin(PrimaryContext::retain(ordinal), host->data(), host->size());
     auto resource = std::make_shared<Resource<Pinning>>(std::move(pinning));
@@ -455,9 +473,10 @@ Napi::Value Unpin(const Napi::CallbackInfo& info) {
     auto resource = unwrap<Pinning>(info[0], kPinningTag, "pinning");
     // Unregistering under a DMA in flight is undefined in the driver: refuse instead.
     if (Pinning* pinning = resource->peek(); pinning != nullptr && pinning->in_use()) {
-      Error error(ErrorKind::kBusy, "ERR_DMEM_BUFFER_BUSY",
+      Error error(ErrorKind::kBusy,
+                  "ERR_DMEM_BUFFER_BUSY",
                   "the host buffer cannot be unpinned while operations use it; await them first");
-      error.details["holds"] = std::to_string(pinning->hold.state()->holds() - 1);
+      error.details["holds"] = std::to_string(pinning->host->holds());
       throw error;
     }
     return Napi::Boolean::New(info.Env(), resource->release_now("the pinning"));
@@ -505,7 +524,8 @@ Side hold_host(const Napi::Value& value, const char* name) {
 
 void check_range(const Side& side, std::size_t offset, std::size_t length, const char* name) {
   if (offset > side.size || length > side.size - offset) {
-    Error error(ErrorKind::kInvalidArgument, "ERR_DMEM_OUT_OF_BOUNDS",
+    Error error(ErrorKind::kInvalidArgument,
+                "ERR_DMEM_OUT_OF_BOUNDS",
                 std::string("Expected ") + name + " range [" + std::to_string(offset) + ", " +
                     std::to_string(offset) + " + " + std::to_string(length) +
                     ") to lie inside its " + std::to_string(side.size) + " bytes");
@@ -538,8 +558,8 @@ class CopyWorker : public Napi::AsyncWorker {
       } else if (_kind == "dtoh") {
         copy_device_to_host(*_source.context, _destination.data, _source.address, _length);
       } else {
-        copy_device_to_device(*_destination.context, _destination.address, _source.address,
-                              _length);
+        copy_device_to_device(
+            *_destination.context, _destination.address, _source.address, _length);
       }
     } catch (...) {
       _failure = std::current_exception();
@@ -577,7 +597,8 @@ class CopyWorker : public Napi::AsyncWorker {
 Napi::Value Copy(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
     std::string kind = info[0].As<Napi::String>().Utf8Value();
-    DMEM_EXPECT(kind == "htod" || kind == "dtoh" || kind == "dtod", "ERR_DMEM_INVALID_ARGUMENT",
+    DMEM_EXPECT(kind == "htod" || kind == "dtoh" || kind == "dtod",
+                "ERR_DMEM_INVALID_ARGUMENT",
                 "Expected copy kind to be htod, dtoh or dtod");
     std::size_t destination_offset = read_size(info[2], "destination offset");
     std::size_t source_offset = read_size(info[4], "source offset");
@@ -595,11 +616,40 @@ Napi::Value Copy(const Napi::CallbackInfo& info) {
     source.data += source.data ? source_offset : 0;
     source.address += source.address ? source_offset : 0;
 
-    auto* worker = new CopyWorker(info.Env(), kind, std::move(destination), std::move(source),
-                                  length);
+    auto* worker =
+        new CopyWorker(info.Env(), kind, std::move(destination), std::move(source), length);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
+  });
+}
+
+template <typename T>
+Napi::Object state_of(Napi::Env env, const std::shared_ptr<Resource<T>>& resource) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("released", resource->released());
+  result.Set("holds", resource->holds());
+  return result;
+}
+
+Napi::Value HandleState(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Value value = info[0];
+    Napi::Env env = info.Env();
+    if (value.IsExternal()) {
+      auto external = value.As<Napi::External<void>>();
+      if (external.CheckTypeTag(&kDeviceBufferTag)) {
+        return state_of(env, unwrap<DeviceAllocation>(value, kDeviceBufferTag, ""));
+      }
+      if (external.CheckTypeTag(&kPinnedHostTag)) {
+        return state_of(env, unwrap<PinnedHost>(value, kPinnedHostTag, ""));
+      }
+      if (external.CheckTypeTag(&kPinningTag)) {
+        return state_of(env, unwrap<Pinning>(value, kPinningTag, ""));
+      }
+    }
+    throw Error(
+        ErrorKind::kInvalidArgument, "ERR_DMEM_INVALID_ARGUMENT", "Expected a native CUDA handle");
   });
 }
 
@@ -638,6 +688,7 @@ void init(Napi::Env env, Napi::Object exports) {
   add("cudaUnpin", Unpin);
   add("cudaCopy", Copy);
   add("cudaReleaseAll", ReleaseAll);
+  add("cudaHandleState", HandleState);
 }
 
 }  // namespace

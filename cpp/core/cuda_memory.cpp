@@ -7,9 +7,10 @@ namespace dynamo::memory::cuda {
 namespace {
 
 void expect_size(std::size_t size, const char* what) {
-  DMEM_EXPECT(size >= 1,
-              "ERR_DMEM_INVALID_ARGUMENT",
-              std::string("Expected size of ") + what + " to be an integer >= 1, received number 0");
+  DMEM_EXPECT(
+      size >= 1,
+      "ERR_DMEM_INVALID_ARGUMENT",
+      std::string("Expected size of ") + what + " to be an integer >= 1, received number 0");
 }
 
 // A release's result: the memory may already be gone with the driver or the context, or belong
@@ -22,10 +23,25 @@ std::string format_uuid(const CUuuid& uuid) {
   // The textual form nvidia-smi and CUDA_VISIBLE_DEVICES use: GPU- then 8-4-4-4-12 hex digits.
   char text[64];
   const auto* b = reinterpret_cast<const unsigned char*>(uuid.bytes);
-  std::snprintf(text, sizeof text,
-                "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0],
-                b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
-                b[14], b[15]);
+  std::snprintf(text,
+                sizeof text,
+                "GPU-%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                b[0],
+                b[1],
+                b[2],
+                b[3],
+                b[4],
+                b[5],
+                b[6],
+                b[7],
+                b[8],
+                b[9],
+                b[10],
+                b[11],
+                b[12],
+                b[13],
+                b[14],
+                b[15]);
   return text;
 }
 
@@ -36,7 +52,8 @@ DeviceInfo describe_device(int ordinal, bool free_memory) {
   int count = 0;
   check(api.cuDeviceGetCount(&count), "cuDeviceGetCount");
   if (ordinal < 0 || ordinal >= count) {
-    throw Error(ErrorKind::kInvalidArgument, "ERR_DMEM_CUDA_INVALID_DEVICE",
+    throw Error(ErrorKind::kInvalidArgument,
+                "ERR_DMEM_CUDA_INVALID_DEVICE",
                 "Expected device to be a CUDA ordinal in 0..<" + std::to_string(count) +
                     ", received number " + std::to_string(ordinal));
   }
@@ -54,11 +71,11 @@ DeviceInfo describe_device(int ordinal, bool free_memory) {
   char bus_id[64] = {};
   check(api.cuDeviceGetPCIBusId(bus_id, sizeof bus_id - 1, device), "cuDeviceGetPCIBusId");
   info.pci_bus_id = bus_id;
-  check(api.cuDeviceGetAttribute(&info.compute_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
-                                 device),
+  check(api.cuDeviceGetAttribute(
+            &info.compute_major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
         "cuDeviceGetAttribute");
-  check(api.cuDeviceGetAttribute(&info.compute_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
-                                 device),
+  check(api.cuDeviceGetAttribute(
+            &info.compute_minor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
         "cuDeviceGetAttribute");
   check(api.cuDeviceTotalMem(&info.total_memory, device), "cuDeviceTotalMem");
 
@@ -100,7 +117,8 @@ std::unique_ptr<PinnedHostAllocation> PinnedHostAllocation::allocate(
   context->make_current();
   const unsigned base = CU_MEMHOSTALLOC_PORTABLE | CU_MEMHOSTALLOC_DEVICEMAP;
   void* data = nullptr;
-  unsigned flags = write_combined == WriteCombined::kOff ? base : base | CU_MEMHOSTALLOC_WRITECOMBINED;
+  unsigned flags =
+      write_combined == WriteCombined::kOff ? base : base | CU_MEMHOSTALLOC_WRITECOMBINED;
   CUresult result = driver()->cuMemHostAlloc(&data, size, flags);
   // Some platforms (Grace with NVLink-C2C) refuse large write-combined allocations with
   // CUDA_ERROR_INVALID_VALUE; "prefer" retries without the flag and reports what it got.

@@ -19,7 +19,10 @@ std::string describe(const DriverApi& api, CUresult result) {
   return "no description from the driver";
 }
 
-void fail(DriverStatus& status, const DriverApi& api, CUresult result, const char* reason,
+void fail(DriverStatus& status,
+          const DriverApi& api,
+          CUresult result,
+          const char* reason,
           const std::string& what) {
   status.reason = reason;
   status.result_name = result_name(result);
@@ -48,12 +51,18 @@ void probe(const std::string& stand_in_path) {
   CUresult result = api.cuInit(0);
   status.init_pid = static_cast<int>(getpid());
   if (result == CUDA_ERROR_STUB_LIBRARY) {
-    return fail(status, api, result, "stub-library",
+    return fail(status,
+                api,
+                result,
+                "stub-library",
                 "cuInit found the CUDA toolkit's stub library instead of the driver (check "
                 "LD_LIBRARY_PATH for a stubs directory)");
   }
   if (result == CUDA_ERROR_INSUFFICIENT_DRIVER || result == CUDA_ERROR_SYSTEM_DRIVER_MISMATCH) {
-    return fail(status, api, result, "insufficient-driver",
+    return fail(status,
+                api,
+                result,
+                "insufficient-driver",
                 "cuInit refused: the kernel driver and libcuda do not match");
   }
   if (result == CUDA_ERROR_NO_DEVICE) {
@@ -108,7 +117,8 @@ DriverStatus driver_status(const std::string& stand_in_path) noexcept {
 const DriverApi& require_driver() {
   DriverStatus status = driver_status(g_stand_in_path);
   if (!status.available) {
-    Error error(ErrorKind::kCudaUnavailable, "ERR_DMEM_CUDA_UNAVAILABLE",
+    Error error(ErrorKind::kCudaUnavailable,
+                "ERR_DMEM_CUDA_UNAVAILABLE",
                 "CUDA is not available: " + status.message);
     error.details["reason"] = status.reason;
     if (!status.result_name.empty()) error.details["cudaError"] = status.result_name;
@@ -165,7 +175,8 @@ std::shared_ptr<PrimaryContext> PrimaryContext::retain(int ordinal) {
   int count = 0;
   check(api.cuDeviceGetCount(&count), "cuDeviceGetCount");
   if (ordinal < 0 || ordinal >= count) {
-    Error error(ErrorKind::kInvalidArgument, "ERR_DMEM_CUDA_INVALID_DEVICE",
+    Error error(ErrorKind::kInvalidArgument,
+                "ERR_DMEM_CUDA_INVALID_DEVICE",
                 "Expected device to be a CUDA ordinal in 0..<" + std::to_string(count) +
                     ", received number " + std::to_string(ordinal));
     error.details["deviceCount"] = std::to_string(count);

@@ -21,12 +21,12 @@ struct DriverStatus {
   std::string message;
   std::string library;
   bool stand_in = false;
-  std::string load_error;    ///< dlerror text or the missing symbol
-  std::string result_name;   ///< CUDA_ERROR_* of the failed cuInit or cuDeviceGetCount
-  std::string result_text;   ///< the driver's description of it
-  int driver_version = 0;    ///< e.g. 13000 for 13.0; 0 when unknown
+  std::string load_error;   ///< dlerror text or the missing symbol
+  std::string result_name;  ///< CUDA_ERROR_* of the failed cuInit or cuDeviceGetCount
+  std::string result_text;  ///< the driver's description of it
+  int driver_version = 0;   ///< e.g. 13000 for 13.0; 0 when unknown
   int device_count = 0;
-  int init_pid = 0;          ///< the process that initialised the driver; 0 when never
+  int init_pid = 0;  ///< the process that initialised the driver; 0 when never
 };
 
 /// Loads and initialises the driver on first use and reports the outcome. Safe to call often:

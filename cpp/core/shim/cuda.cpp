@@ -20,7 +20,8 @@ bool resolve(void* library, const char* name, Fn& slot, LoadResult& result) {
   void* symbol = dlsym(library, name);
   const char* failure = dlerror();
   if (failure != nullptr || symbol == nullptr) {
-    result.error = std::string("missing symbol ") + name + (failure ? std::string(": ") + failure : "");
+    result.error =
+        std::string("missing symbol ") + name + (failure ? std::string(": ") + failure : "");
     result.missing_symbol = true;
     return false;
   }
@@ -68,36 +69,37 @@ void* open_library(const std::string& stand_in_path, LoadResult& result) {
 
 bool resolve_all(void* library, LoadResult& result) {
   DriverApi& api = g_api;
-  bool ok = resolve(library, "cuInit", api.cuInit, result) &&
-            resolve(library, "cuDriverGetVersion", api.cuDriverGetVersion, result) &&
-            resolve(library, "cuGetErrorName", api.cuGetErrorName, result) &&
-            resolve(library, "cuGetErrorString", api.cuGetErrorString, result) &&
-            resolve(library, "cuDeviceGetCount", api.cuDeviceGetCount, result) &&
-            resolve(library, "cuDeviceGet", api.cuDeviceGet, result) &&
-            resolve(library, "cuDeviceGetName", api.cuDeviceGetName, result) &&
-            resolve(library, "cuDeviceGetPCIBusId", api.cuDeviceGetPCIBusId, result) &&
-            resolve(library, "cuDeviceGetAttribute", api.cuDeviceGetAttribute, result) &&
-            resolve(library, "cuDeviceTotalMem_v2", api.cuDeviceTotalMem, result) &&
-            resolve(library, "cuDevicePrimaryCtxRetain", api.cuDevicePrimaryCtxRetain, result) &&
-            resolve(library, "cuDevicePrimaryCtxRelease_v2", api.cuDevicePrimaryCtxRelease, result) &&
-            resolve(library, "cuCtxSetCurrent", api.cuCtxSetCurrent, result) &&
-            resolve(library, "cuCtxGetCurrent", api.cuCtxGetCurrent, result) &&
-            resolve(library, "cuMemGetInfo_v2", api.cuMemGetInfo, result) &&
-            resolve(library, "cuMemAlloc_v2", api.cuMemAlloc, result) &&
-            resolve(library, "cuMemFree_v2", api.cuMemFree, result) &&
-            resolve(library, "cuMemHostAlloc", api.cuMemHostAlloc, result) &&
-            resolve(library, "cuMemFreeHost", api.cuMemFreeHost, result) &&
-            resolve(library, "cuMemHostRegister_v2", api.cuMemHostRegister, result) &&
-            resolve(library, "cuMemHostUnregister", api.cuMemHostUnregister, result) &&
-            resolve(library, "cuMemcpyHtoD_v2", api.cuMemcpyHtoD, result) &&
-            resolve(library, "cuMemcpyDtoH_v2", api.cuMemcpyDtoH, result) &&
-            resolve(library, "cuMemcpyDtoD_v2", api.cuMemcpyDtoD, result) &&
-            resolve(library, "cuMemcpyHtoDAsync_v2", api.cuMemcpyHtoDAsync, result) &&
-            resolve(library, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync, result) &&
-            resolve(library, "cuStreamCreate", api.cuStreamCreate, result) &&
-            resolve(library, "cuStreamSynchronize", api.cuStreamSynchronize, result) &&
-            resolve(library, "cuStreamDestroy_v2", api.cuStreamDestroy, result) &&
-            resolve(library, "cuPointerGetAttribute", api.cuPointerGetAttribute, result);
+  bool ok =
+      resolve(library, "cuInit", api.cuInit, result) &&
+      resolve(library, "cuDriverGetVersion", api.cuDriverGetVersion, result) &&
+      resolve(library, "cuGetErrorName", api.cuGetErrorName, result) &&
+      resolve(library, "cuGetErrorString", api.cuGetErrorString, result) &&
+      resolve(library, "cuDeviceGetCount", api.cuDeviceGetCount, result) &&
+      resolve(library, "cuDeviceGet", api.cuDeviceGet, result) &&
+      resolve(library, "cuDeviceGetName", api.cuDeviceGetName, result) &&
+      resolve(library, "cuDeviceGetPCIBusId", api.cuDeviceGetPCIBusId, result) &&
+      resolve(library, "cuDeviceGetAttribute", api.cuDeviceGetAttribute, result) &&
+      resolve(library, "cuDeviceTotalMem_v2", api.cuDeviceTotalMem, result) &&
+      resolve(library, "cuDevicePrimaryCtxRetain", api.cuDevicePrimaryCtxRetain, result) &&
+      resolve(library, "cuDevicePrimaryCtxRelease_v2", api.cuDevicePrimaryCtxRelease, result) &&
+      resolve(library, "cuCtxSetCurrent", api.cuCtxSetCurrent, result) &&
+      resolve(library, "cuCtxGetCurrent", api.cuCtxGetCurrent, result) &&
+      resolve(library, "cuMemGetInfo_v2", api.cuMemGetInfo, result) &&
+      resolve(library, "cuMemAlloc_v2", api.cuMemAlloc, result) &&
+      resolve(library, "cuMemFree_v2", api.cuMemFree, result) &&
+      resolve(library, "cuMemHostAlloc", api.cuMemHostAlloc, result) &&
+      resolve(library, "cuMemFreeHost", api.cuMemFreeHost, result) &&
+      resolve(library, "cuMemHostRegister_v2", api.cuMemHostRegister, result) &&
+      resolve(library, "cuMemHostUnregister", api.cuMemHostUnregister, result) &&
+      resolve(library, "cuMemcpyHtoD_v2", api.cuMemcpyHtoD, result) &&
+      resolve(library, "cuMemcpyDtoH_v2", api.cuMemcpyDtoH, result) &&
+      resolve(library, "cuMemcpyDtoD_v2", api.cuMemcpyDtoD, result) &&
+      resolve(library, "cuMemcpyHtoDAsync_v2", api.cuMemcpyHtoDAsync, result) &&
+      resolve(library, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync, result) &&
+      resolve(library, "cuStreamCreate", api.cuStreamCreate, result) &&
+      resolve(library, "cuStreamSynchronize", api.cuStreamSynchronize, result) &&
+      resolve(library, "cuStreamDestroy_v2", api.cuStreamDestroy, result) &&
+      resolve(library, "cuPointerGetAttribute", api.cuPointerGetAttribute, result);
   if (!ok) return false;
 
   // cuDeviceGetUuid_v2 exists from driver 11.4 on; older drivers only have the first version,
@@ -129,6 +131,8 @@ const LoadResult& load_driver(const std::string& stand_in_path) noexcept {
   return g_result;
 }
 
-const DriverApi* driver() noexcept { return g_loaded; }
+const DriverApi* driver() noexcept {
+  return g_loaded;
+}
 
 }  // namespace dynamo::memory::cuda

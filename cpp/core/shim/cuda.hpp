@@ -75,8 +75,8 @@ struct DriverApi {
   CUresult (*cuCtxSetCurrent)(CUcontext context);
   CUresult (*cuCtxGetCurrent)(CUcontext* context);
   CUresult (*cuMemGetInfo)(std::size_t* free, std::size_t* total);  // cuMemGetInfo_v2
-  CUresult (*cuMemAlloc)(CUdeviceptr* pointer, std::size_t bytes);   // cuMemAlloc_v2
-  CUresult (*cuMemFree)(CUdeviceptr pointer);                        // cuMemFree_v2
+  CUresult (*cuMemAlloc)(CUdeviceptr* pointer, std::size_t bytes);  // cuMemAlloc_v2
+  CUresult (*cuMemFree)(CUdeviceptr pointer);                       // cuMemFree_v2
   CUresult (*cuMemHostAlloc)(void** pointer, std::size_t bytes, unsigned flags);
   CUresult (*cuMemFreeHost)(void* pointer);
   CUresult (*cuMemHostRegister)(void* pointer,

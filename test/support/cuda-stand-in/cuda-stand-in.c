@@ -80,10 +80,10 @@ static CUresult enter(void) {
   return OK;
 }
 
-#define ENTER()                         \
-  do {                                  \
-    CUresult entered = enter();         \
-    if (entered != OK) return entered;  \
+#define ENTER()                        \
+  do {                                 \
+    CUresult entered = enter();        \
+    if (entered != OK) return entered; \
   } while (0)
 
 static Object* find(uintptr_t address, int kind) {
@@ -136,13 +136,19 @@ static const struct {
     {3, "CUDA_ERROR_NOT_INITIALIZED", "initialization error"},
     {4, "CUDA_ERROR_DEINITIALIZED", "driver shutting down"},
     {34, "CUDA_ERROR_STUB_LIBRARY", "CUDA driver is a stub library"},
-    {35, "CUDA_ERROR_INSUFFICIENT_DRIVER", "CUDA driver version is insufficient for CUDA runtime version"},
+    {35,
+     "CUDA_ERROR_INSUFFICIENT_DRIVER",
+     "CUDA driver version is insufficient for CUDA runtime version"},
     {100, "CUDA_ERROR_NO_DEVICE", "no CUDA-capable device is detected"},
     {101, "CUDA_ERROR_INVALID_DEVICE", "invalid device ordinal"},
     {201, "CUDA_ERROR_INVALID_CONTEXT", "invalid device context"},
     {304, "CUDA_ERROR_OPERATING_SYSTEM", "OS call failed or operation not supported on this OS"},
-    {712, "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED", "part or all of the requested memory range is already mapped"},
-    {713, "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED", "pointer does not correspond to a registered memory region"},
+    {712,
+     "CUDA_ERROR_HOST_MEMORY_ALREADY_REGISTERED",
+     "part or all of the requested memory range is already mapped"},
+    {713,
+     "CUDA_ERROR_HOST_MEMORY_NOT_REGISTERED",
+     "pointer does not correspond to a registered memory region"},
     {999, "CUDA_ERROR_UNKNOWN", "unknown error"},
 };
 
@@ -375,9 +381,12 @@ CUresult cuMemHostRegister_v2(void* pointer, size_t bytes, unsigned flags) {
   if (bytes == 0 || pointer == NULL) return INVALID_VALUE;
   pthread_mutex_lock(&lock);
   Object* o = slot();
-  if (overlaps_registered((uintptr_t)pointer, bytes)) result = ALREADY_REGISTERED;
-  else if (o == NULL) result = OUT_OF_MEMORY;
-  else *o = (Object){3, current->device, (uintptr_t)pointer, bytes, NULL};
+  if (overlaps_registered((uintptr_t)pointer, bytes))
+    result = ALREADY_REGISTERED;
+  else if (o == NULL)
+    result = OUT_OF_MEMORY;
+  else
+    *o = (Object){3, current->device, (uintptr_t)pointer, bytes, NULL};
   /* Touch every page, as pinning faults them in: a freed buffer would crash here. */
   if (result == OK) {
     volatile unsigned char* bytes_in = pointer;
@@ -490,7 +499,12 @@ __attribute__((destructor)) static void teardown(void) {
       fprintf(out,
               "{\"initCalls\":%d,\"deviceAllocations\":%d,\"hostAllocations\":%d,"
               "\"registrations\":%d,\"contextRefs\":%d,\"callsWithoutContext\":%d}\n",
-              init_calls, counts[1], counts[2], counts[3], refs, calls_without_context);
+              init_calls,
+              counts[1],
+              counts[2],
+              counts[3],
+              refs,
+              calls_without_context);
       fclose(out);
     }
   }
