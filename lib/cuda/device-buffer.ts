@@ -10,6 +10,7 @@ import {
 } from '../errors.js';
 
 import { requireCuda } from './status.js';
+import { armExitRelease } from './teardown.js';
 
 /** Options of {@link allocateDevice}. */
 export interface AllocateDeviceOptions {
@@ -114,6 +115,7 @@ export function allocateDevice(size: number, options: AllocateDeviceOptions = {}
   const device = readDeviceOption(options, 'allocateDevice()');
   requireCuda();
   const { handle, address } = callNative(() => native().cudaDeviceAlloc(device, size));
+  armExitRelease();
   debug('cuda: allocated %d bytes on device %d at 0x%s', size, device, address.toString(16));
   return new DeviceBuffer(handle, address, size, device);
 }

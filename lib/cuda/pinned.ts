@@ -10,6 +10,7 @@ import { type HostBuffer, nativeHandleOf, onRelease } from '../host-buffer.js';
 
 import { readDeviceOption } from './device-buffer.js';
 import { cudaOrDegrade, requireCuda } from './status.js';
+import { armExitRelease } from './teardown.js';
 
 /** Options of {@link pinHostBuffer}. */
 export interface PinOptions {
@@ -52,6 +53,7 @@ export function pinHostBuffer(buffer: HostBuffer, options: PinOptions = {}): boo
   const handle = callNative(() => native().cudaPin(hostHandle, device));
   const removeHook = onRelease(buffer, () => unpinHostBuffer(buffer));
   pinnings.set(buffer, { handle, removeHook });
+  armExitRelease();
   debug('cuda: pinned %d bytes at 0x%s', buffer.size, buffer.address.toString(16));
   return true;
 }
@@ -220,5 +222,6 @@ export function allocatePinned(
   }
   requireCuda();
   const allocation = callNative(() => native().cudaPinnedAlloc(device, size, writeCombined));
+  armExitRelease();
   return new PinnedHostBuffer(allocation, size, device);
 }

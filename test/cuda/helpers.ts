@@ -47,6 +47,8 @@ export function runWithStandIn(
       env: {
         DYNAMO_MEMORY_CUDA_STAND_IN: standInLibrary(),
         DMEM_CUDA_STAND_IN_REPORT: reportPath,
+        DMEM_INDEX_URL: indexUrl,
+        DMEM_BINDING_URL: distUrl('binding.js'),
         ...options.env,
       },
       timeout: 60_000,

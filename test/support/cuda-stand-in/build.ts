@@ -55,6 +55,54 @@ function nodeIncludeDir(): string {
   return found;
 }
 
+/**
+ * Path of the core fork check (test/cuda/native/fork_after_init.cpp), built with the package's
+ * CUDA core sources on first use.
+ */
+export function forkCheck(): string {
+  const root = path.resolve(here, '../../..');
+  const core = [
+    'cpp/core/error.cpp',
+    'cpp/core/cuda_runtime.cpp',
+    'cpp/core/cuda_memory.cpp',
+    'cpp/core/shim/cuda.cpp',
+  ];
+  const sources = ['test/cuda/native/fork_after_init.cpp', ...core].map((file) =>
+    path.join(root, file),
+  );
+  const hash = createHash('sha256');
+  for (const file of sources) hash.update(readFileSync(file));
+  for (const file of [
+    'cpp/core/error.hpp',
+    'cpp/core/cuda_runtime.hpp',
+    'cpp/core/cuda_memory.hpp',
+    'cpp/core/shim/cuda.hpp',
+  ]) {
+    hash.update(readFileSync(path.join(root, file)));
+  }
+  const dir = path.join(os.tmpdir(), `dmem-cuda-fork-check-${hash.digest('hex').slice(0, 16)}`);
+  const target = path.join(dir, 'fork_after_init');
+  if (existsSync(target)) return target;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const partial = `${target}.${process.pid}.tmp`;
+  execFileSync(
+    process.env.CXX ?? 'c++',
+    [
+      '-std=c++20',
+      '-O1',
+      `-I${path.join(root, 'cpp')}`,
+      '-o',
+      partial,
+      ...sources,
+      '-ldl',
+      '-lpthread',
+    ],
+    { stdio: 'pipe' },
+  );
+  renameSync(partial, target);
+  return target;
+}
+
 /** Path of the fork helper addon, built on first use. */
 export function forkHelper(): string {
   return build('fork-helper.c', 'fork-helper.node', [`-I${nodeIncludeDir()}`]);
