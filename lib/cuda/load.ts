@@ -34,10 +34,16 @@ export interface LoadFileOptions {
   /** Bytes to load. Defaults to the rest of the file after `offset`. */
   length?: number;
   /**
-   * Bytes per read and per staging buffer (two are used): a multiple of 4096 from 64 KiB to
+   * Bytes per read and per staging buffer: a multiple of 4096 from 64 KiB to
    * 1 GiB. Defaults to 16 MiB.
    */
   chunkSize?: number;
+  /**
+   * Staging buffers, from 2 to 16: one is copied to the device while the others are read into,
+   * so `depth - 1` reads stay in flight (disks need more than one to reach their rate). Defaults
+   * to `4`.
+   */
+  depth?: number;
   /** As for openFile(): `'require'`, `'prefer'` or `'off'`. Defaults to `'prefer'`. */
   direct?: DirectMode;
   /** Called after each chunk reached the device, with the bytes loaded so far and the total. */
@@ -59,6 +65,8 @@ export interface LoadFileResult {
   pinned: boolean;
   /** Bytes per chunk used. */
   chunkSize: number;
+  /** Staging buffers used. */
+  depth: number;
 }
 
 const loadKeys = [
@@ -68,14 +76,15 @@ const loadKeys = [
   'offset',
   'length',
   'chunkSize',
+  'depth',
   'direct',
   'onProgress',
 ] as const;
 
 /**
- * Reads `filePath` into device memory through pinned staging buffers: while one chunk is copied
- * to the device, the next is read from disk, so the load runs at the speed of the slower of the
- * two. The event loop is never blocked.
+ * Reads `filePath` into device memory through pinned staging buffers with O_DIRECT: while one
+ * chunk is copied to the device, the next ones are read from disk, so the load runs at the speed
+ * of the slower of the two. The event loop is never blocked.
  *
  * @example
  * const { buffer, bytes } = await loadFileToDevice('/models/weights.bin', { device: 0 });
@@ -106,6 +115,10 @@ export async function loadFileToDevice(
   const offset = readInteger(options.offset, 'options.offset', 0);
   const destinationOffset = readInteger(options.destinationOffset, 'options.destinationOffset', 0);
   const chunkSize = readInteger(options.chunkSize, 'options.chunkSize', 16 << 20);
+  const depth = readInteger(options.depth, 'options.depth', 4);
+  if (depth < 2 || depth > 16) {
+    throw invalidArgument('options.depth', 'an integer from 2 to 16', depth);
+  }
   if (chunkSize < 64 << 10 || chunkSize > 1 << 30 || chunkSize % 4096 !== 0) {
     throw invalidArgument(
       'options.chunkSize',
@@ -121,6 +134,7 @@ export async function loadFileToDevice(
   const stagings: HostBuffer[] = [];
   let created: DeviceBuffer | undefined;
   let pending: Promise<void> | undefined;
+  const reads: Promise<number>[] = [];
   try {
     const fileSize = file.size;
     const length = readInteger(options.length, 'options.length', Math.max(0, fileSize - offset));
@@ -146,42 +160,55 @@ export async function loadFileToDevice(
     }
     const target = into ?? (created = allocateDevice(length, { device }));
 
-    // two pinned staging buffers, aligned for this file
+    // pinned staging buffers, aligned for this file
     const alignment = Math.max(4096, file.alignment.memory);
-    const stagingSize = Math.min(chunkSize, roundUp(Math.max(1, length), alignment));
+    const stagingSize = Math.min(chunkSize, roundUp(length, alignment));
+    const chunks = Math.ceil(length / stagingSize);
+    const slots = Math.min(depth, Math.max(2, chunks));
     let pinned = true;
-    for (let index = 0; index < 2; index++) {
+    for (let index = 0; index < slots; index++) {
       const staging = allocate(stagingSize, { alignment, zero: false });
       stagings.push(staging);
       pinned = pinned && pinStaging(staging, device);
     }
 
-    // read chunk k while chunk k-1 is copied; reuse a staging buffer only after its copy ended
-    let loaded = 0;
-    for (let index = 0; loaded < length; index++) {
-      const staging = stagings[index % 2]!;
-      const want = Math.min(stagingSize, length - loaded);
-      const got = await file.read(staging, offset + loaded, {
+    // Keep slots - 1 reads in flight while one staging buffer is copied to the device. A slot is
+    // read into again only after its copy ended.
+    const unit = file.alignment.readOffset ?? file.alignment.offset;
+    const queued: Promise<number>[] = [];
+    const startRead = (index: number): void => {
+      const want = Math.min(stagingSize, length - index * stagingSize);
+      const read = file.read(stagings[index % slots]!, offset + index * stagingSize, {
         length: want,
-        tail: want % (file.alignment.readOffset ?? file.alignment.offset) !== 0,
+        tail: want % unit !== 0,
       });
+      // Rethrown when awaited in order; until then it must not count as unhandled.
+      read.catch(() => {});
+      queued[index] = read;
+      reads.push(read);
+    };
+    for (let index = 0; index < Math.min(slots - 1, chunks); index++) startRead(index);
+    for (let index = 0; index < chunks; index++) {
+      const want = Math.min(stagingSize, length - index * stagingSize);
+      const got = await queued[index]!;
       if (got < want) {
         throw new MemoryError(
           'ERR_DMEM_SHORT_READ',
-          `Expected ${want} bytes at offset ${offset + loaded} of ${filePath}, read ${got}: ` +
-            'the file shrank during the load',
+          `Expected ${want} bytes at offset ${offset + index * stagingSize} of ${filePath}, ` +
+            `read ${got}: the file shrank during the load`,
         );
       }
       await pending;
-      const at = loaded;
-      pending = copyToDevice(target, staging, {
-        destinationOffset: destinationOffset + at,
+      const ahead = index + slots - 1;
+      if (ahead < chunks) startRead(ahead);
+      const done = index * stagingSize + want;
+      pending = copyToDevice(target, stagings[index % slots]!, {
+        destinationOffset: destinationOffset + index * stagingSize,
         length: want,
-      }).then(() => onProgress?.(at + want, length));
-      // A failure is rethrown by the next `await pending`; until then the next read is running,
-      // and the rejection must not count as unhandled.
+      }).then(() => onProgress?.(done, length));
+      // A failure is rethrown by the next `await pending`; until then reads are running, and the
+      // rejection must not count as unhandled.
       pending.catch(() => {});
-      loaded += want;
     }
     await pending;
     pending = undefined;
@@ -192,9 +219,17 @@ export async function loadFileToDevice(
       device,
       file.direct,
     );
-    return { buffer: target, bytes: length, direct: file.direct, pinned, chunkSize: stagingSize };
+    return {
+      buffer: target,
+      bytes: length,
+      direct: file.direct,
+      pinned,
+      chunkSize: stagingSize,
+      depth: slots,
+    };
   } catch (error) {
-    await pending?.catch(() => {});
+    // Let every read and copy in flight end before their buffers are released.
+    await Promise.allSettled([...reads, pending]);
     created?.free();
     throw error;
   } finally {
