@@ -257,9 +257,9 @@ Napi::External<std::shared_ptr<Resource<T>>> wrap(Napi::Env env,
       env,
       new std::shared_ptr<Resource<T>>(std::move(resource)),
       [](Napi::Env, std::shared_ptr<Resource<T>>* owned) {
-        // Backstop only: the TS classes free explicitly. An object still in use is released
-        // when its last operation ends.
-        (*owned)->release_when_idle();
+        // Backstop only: the TS classes free explicitly. The object goes with its last owner:
+        // this handle, an operation in flight, or (pinned memory) a view of it still alive, so
+        // no finalizer can free memory that JS or a copy can still reach.
         delete owned;
       });
   handle.TypeTag(&tag);
@@ -574,16 +574,25 @@ class CopyWorker : public Napi::AsyncWorker {
 
   void OnOK() override {
     release_holds();
-    if (_failure) {
-      _deferred.Reject(to_js_error(Env(), _failure).Value());
-    } else {
-      _deferred.Resolve(Env().Undefined());
+    // NB: when the environment is being torn down (a worker terminated with copies in flight)
+    // settling the promise throws; there is no one left to tell, and a C++ exception must not
+    // escape into the completion callback.
+    try {
+      if (_failure) {
+        _deferred.Reject(to_js_error(Env(), _failure).Value());
+      } else {
+        _deferred.Resolve(Env().Undefined());
+      }
+    } catch (...) {
     }
   }
 
   void OnError(const Napi::Error& error) override {
     release_holds();
-    _deferred.Reject(error.Value());
+    try {
+      _deferred.Reject(error.Value());
+    } catch (...) {
+    }
   }
 
  private:

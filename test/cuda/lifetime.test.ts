@@ -117,6 +117,53 @@ describe('CUDA teardown (B12)', () => {
     expect(child.report).toMatchObject(released);
   });
 
+  it('survives a worker terminated while its copies are in flight', () => {
+    const child = runWithStandIn(
+      `
+      import { Worker } from 'node:worker_threads';
+      const body = \`
+        import * as cuda from \${JSON.stringify(process.env.DMEM_INDEX_URL)};
+        import { parentPort } from 'node:worker_threads';
+        const device = cuda.allocateDevice(128 << 20);
+        const host = cuda.allocate(128 << 20);
+        for (let i = 0; i < 4; i++) cuda.copyToDevice(device, host);
+        parentPort.postMessage('copying');
+      \`;
+      for (let i = 0; i < 3; i++) {
+        const worker = new Worker(new URL('data:text/javascript,' + encodeURIComponent(body)));
+        await new Promise((resolve) => worker.on('message', resolve));
+        await worker.terminate();
+      }
+      console.log(JSON.stringify({ ok: true }));
+    `,
+      { env: { DMEM_CUDA_STAND_IN_MEMORY: String(1 << 30) } },
+    );
+    expect(child.stderr).toBe('');
+    expect(child.json).toEqual({ ok: true });
+    expect(child.report).toMatchObject(released);
+  });
+
+  it('frees pinned memory dropped without free() once the buffer and its views are collected', () => {
+    const child = runWithStandIn(
+      `
+      const settle = async () => {
+        for (let i = 0; i < 5; i++) { gc(); await new Promise((resolve) => setImmediate(resolve)); }
+      };
+      let view = cuda.allocatePinned(1 << 20).bytes;
+      await settle();
+      view[0] = 1; // the view alone keeps the memory
+      const kept = (await import(process.env.DMEM_BINDING_URL)).native().cudaContextOwners(0);
+      view = undefined;
+      await settle();
+      const { native } = await import(process.env.DMEM_BINDING_URL);
+      console.log(JSON.stringify({ kept, after: native().cudaContextOwners(0) }));
+      `,
+      { nodeArgs: ['--expose-gc'] },
+    );
+    expect(child.stderr).toBe('');
+    expect(child.json).toEqual({ kept: 1, after: 0 });
+  });
+
   it('frees a device buffer dropped without free() once it is collected', () => {
     const child = runWithStandIn(
       `
