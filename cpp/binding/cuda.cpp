@@ -191,8 +191,14 @@ struct CudaEnv {
 
   template <typename T>
   static void track(std::vector<std::weak_ptr<T>>& list, const std::shared_ptr<T>& item) {
-    std::erase_if(list, [](const std::weak_ptr<T>& entry) { return entry.expired(); });
+    prune(list, [](const std::weak_ptr<T>& entry) { return entry.expired(); });
     list.push_back(item);
+  }
+
+  /// Drops dead entries when the list doubled since the last pass: amortised O(1) per entry.
+  template <typename List, typename Dead>
+  static void prune(List& list, Dead dead) {
+    if (list.size() >= 64 && (list.size() & (list.size() - 1)) == 0) std::erase_if(list, dead);
   }
 
   /// Releases everything in a fixed order: registrations, device memory, pinned memory.
@@ -407,7 +413,7 @@ Napi::Value PinnedAlloc(const Napi::CallbackInfo& info) {
       CudaEnv& state = env_state(info);
       std::lock_guard<std::mutex> lock(state.mutex);
       CudaEnv::track(state.pinned_hosts, resource);
-      std::erase_if(state.views, [](auto& entry) { return entry.first.expired(); });
+      CudaEnv::prune(state.views, [](auto& entry) { return entry.first.expired(); });
       state.views.emplace_back(
           resource,
           Napi::Reference<Napi::ArrayBuffer>::New(Napi::ArrayBuffer(env, array_buffer), 0));
