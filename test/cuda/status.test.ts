@@ -10,6 +10,9 @@ import { distUrl, hasCommand, isRoot, repoRoot } from '../support/child.js';
 import { runWithStandIn } from './helpers.js';
 
 const printStatus = 'console.log(JSON.stringify(cuda.cudaStatus()));';
+const hasSystemDriver = /libcuda\.so\.1 /.test(
+  execFileSync('sh', ['-c', 'ldconfig -p || true'], { encoding: 'utf8' }),
+);
 
 describe('cudaStatus()', () => {
   it('reports a usable stand-in driver with its version and device count', () => {
@@ -36,6 +39,29 @@ describe('cudaStatus()', () => {
     );
     expect(child.report).toBeNull();
   });
+
+  it.skipIf(hasSystemDriver)(
+    'says library-not-found for the real driver here, naming libcuda.so.1, and lists no devices',
+    () => {
+      const child = runWithStandIn(
+        'console.log(JSON.stringify([cuda.cudaStatus(), cuda.cudaDevices(), cuda.isCudaAvailable()]));',
+        { env: { DYNAMO_MEMORY_CUDA_STAND_IN: '' } },
+      );
+      const [status, devices, available] = child.json as [
+        { reason: string; library: string; loadError: string; standIn: boolean },
+        unknown[],
+        boolean,
+      ];
+      expect(status).toMatchObject({
+        reason: 'library-not-found',
+        library: 'libcuda.so.1',
+        standIn: false,
+      });
+      expect(status.loadError).toContain('libcuda.so.1');
+      expect(devices).toEqual([]);
+      expect(available).toBe(false);
+    },
+  );
 
   it('refuses to load a library through the stand-in variable unless it is the stand-in', () => {
     const libm = execFileSync('sh', ['-c', 'ldconfig -p | grep -m1 "libm.so.6 " | sed "s/.*=> //"'])
