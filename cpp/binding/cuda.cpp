@@ -12,6 +12,7 @@
 #include "binding/host_buffer.hpp"
 #include "binding/registry.hpp"
 #include "core/cuda_memory.hpp"
+#include "core/cuda_resource.hpp"
 #include "core/cuda_runtime.hpp"
 
 namespace dynamo::memory::binding {
@@ -26,121 +27,9 @@ constexpr napi_type_tag kDeviceBufferTag = {0x6a1c2f0e5b7d4c31, 0x9e04d3a2b8f15c
 constexpr napi_type_tag kPinnedHostTag = {0x3d58b0c7e2a94f16, 0xa7c1e6043f9d2b85};
 constexpr napi_type_tag kPinningTag = {0xc40f9a1d6e3b2758, 0x1b6e8d52a0f7c394};
 
-/// An owned CUDA object shared by its JS handle and by copies in flight. The object is released
-/// by free() (JS thread, refused while held), or, on the finalizer and teardown paths, when the
-/// last hold ends.
-template <typename T>
-class Resource {
- public:
-  explicit Resource(std::unique_ptr<T> object) : _object(std::move(object)) {}
-
-  /// Marks the object in use; the pointer stays valid until drop().
-  /// @throws Error kDisposed once released.
-  T* acquire(const char* what) {
-    std::lock_guard<std::mutex> lock(_mutex);
-    if (!_object || _release_pending) {
-      throw Error(ErrorKind::kDisposed, disposed_code(), std::string(what) + " was already freed");
-    }
-    ++_holds;
-    return _object.get();
-  }
-
-  void drop() noexcept {
-    std::unique_ptr<T> doomed;
-    {
-      std::lock_guard<std::mutex> lock(_mutex);
-      if (--_holds == 0 && _release_pending) doomed = std::move(_object);
-    }
-  }
-
-  /// Releases now. Returns false when already released.
-  /// @throws Error kBusy (detail holds) while held.
-  bool release_now(const char* what) {
-    std::unique_ptr<T> doomed;
-    std::lock_guard<std::mutex> lock(_mutex);
-    if (!_object || _release_pending) return false;
-    if (_holds > 0) {
-      Error error(ErrorKind::kBusy,
-                  busy_code(),
-                  std::string(what) + " cannot be freed while " + std::to_string(_holds) +
-                      " operation(s) use it; await them first");
-      error.details["holds"] = std::to_string(_holds);
-      throw error;
-    }
-    doomed = std::move(_object);
-    return true;
-  }
-
-  /// Releases now, or when the last hold ends. Returns false when already released.
-  bool release_when_idle() noexcept {
-    std::unique_ptr<T> doomed;
-    std::lock_guard<std::mutex> lock(_mutex);
-    if (!_object || _release_pending) return false;
-    if (_holds > 0) {
-      _release_pending = true;
-      return true;
-    }
-    doomed = std::move(_object);
-    return true;
-  }
-
-  bool released() noexcept {
-    std::lock_guard<std::mutex> lock(_mutex);
-    return !_object || _release_pending;
-  }
-
-  int holds() noexcept {
-    std::lock_guard<std::mutex> lock(_mutex);
-    return _holds;
-  }
-
-  /// The object while not released; for reads on the JS thread.
-  T* peek() noexcept {
-    std::lock_guard<std::mutex> lock(_mutex);
-    return _release_pending ? nullptr : _object.get();
-  }
-
- private:
-  static const char* disposed_code();
-  static const char* busy_code();
-
-  std::mutex _mutex;
-  std::unique_ptr<T> _object;
-  int _holds = 0;
-  bool _release_pending = false;
-};
-
-/// Keeps a Resource acquired for the life of an operation; movable to a worker thread.
-template <typename T>
-class ResourceHold {
- public:
-  ResourceHold() = default;
-  ResourceHold(std::shared_ptr<Resource<T>> resource, const char* what)
-      : _object(resource->acquire(what)), _resource(std::move(resource)) {}
-  ResourceHold(ResourceHold&& other) noexcept
-      : _object(std::exchange(other._object, nullptr)), _resource(std::move(other._resource)) {}
-  ResourceHold& operator=(ResourceHold&& other) noexcept {
-    if (this != &other) {
-      if (_resource) _resource->drop();
-      _object = std::exchange(other._object, nullptr);
-      _resource = std::move(other._resource);
-    }
-    return *this;
-  }
-  ~ResourceHold() {
-    if (_resource) _resource->drop();
-  }
-  T* get() const noexcept { return _object; }
-
- private:
-  T* _object = nullptr;
-  std::shared_ptr<Resource<T>> _resource;
-};
-
 /// A pinned host allocation plus the JS ArrayBuffer over it, which free() detaches.
 struct PinnedHost {
   std::unique_ptr<PinnedHostAllocation> allocation;
-  ~PinnedHost() = default;
 };
 
 /// A host buffer pinned with cuMemHostRegister. It takes no Hold on the buffer: HostBuffer#free()
@@ -152,31 +41,6 @@ struct Pinning {
   /// True while operations hold the buffer (copies, file I/O in flight).
   bool in_use() const noexcept { return host != nullptr && host->holds() > 0; }
 };
-
-template <>
-const char* Resource<DeviceAllocation>::disposed_code() {
-  return "ERR_DMEM_DEVICE_BUFFER_FREED";
-}
-template <>
-const char* Resource<DeviceAllocation>::busy_code() {
-  return "ERR_DMEM_DEVICE_BUFFER_BUSY";
-}
-template <>
-const char* Resource<PinnedHost>::disposed_code() {
-  return "ERR_DMEM_BUFFER_FREED";
-}
-template <>
-const char* Resource<PinnedHost>::busy_code() {
-  return "ERR_DMEM_BUFFER_BUSY";
-}
-template <>
-[[maybe_unused]] const char* Resource<Pinning>::disposed_code() {
-  return "ERR_DMEM_NOT_PINNED";
-}
-template <>
-const char* Resource<Pinning>::busy_code() {
-  return "ERR_DMEM_BUFFER_BUSY";
-}
 
 /// What one JS environment (main thread or a worker) owns, released by its cleanup hook so that
 /// teardown never depends on static destructors or on GC.
@@ -342,7 +206,9 @@ Napi::Value DeviceAlloc(const Napi::CallbackInfo& info) {
     std::size_t size = read_size(info[1], "size");
     auto context = PrimaryContext::retain(ordinal);
     auto resource = std::make_shared<Resource<DeviceAllocation>>(
-        DeviceAllocation::allocate(std::move(context), size));
+        DeviceAllocation::allocate(std::move(context), size),
+        "ERR_DMEM_DEVICE_BUFFER_FREED",
+        "ERR_DMEM_DEVICE_BUFFER_BUSY");
     Napi::Env env = info.Env();
     Napi::Object result = Napi::Object::New(env);
     result.Set("address", big(env, resource->peek()->address()));
@@ -378,7 +244,8 @@ Napi::Value PinnedAlloc(const Napi::CallbackInfo& info) {
         PinnedHostAllocation::allocate(PrimaryContext::retain(ordinal), size, write_combined);
     std::uint8_t* data = pinned->allocation->data();
     unsigned flags = pinned->allocation->flags();
-    auto resource = std::make_shared<Resource<PinnedHost>>(std::move(pinned));
+    auto resource = std::make_shared<Resource<PinnedHost>>(
+        std::move(pinned), "ERR_DMEM_BUFFER_FREED", "ERR_DMEM_BUFFER_BUSY");
 
     // The view keeps the allocation alive too: memory goes when both the handle and every view
     // are collected, or at once on free(), which detaches the views first.
@@ -470,7 +337,8 @@ Napi::Value Pin(const Napi::CallbackInfo& info) {
     pinning->host = host;
     pinning->registration =
         PinnedRegistration::pin(PrimaryContext::retain(ordinal), host->data(), host->size());
-    auto resource = std::make_shared<Resource<Pinning>>(std::move(pinning));
+    auto resource = std::make_shared<Resource<Pinning>>(
+        std::move(pinning), "ERR_DMEM_NOT_PINNED", "ERR_DMEM_BUFFER_BUSY");
     {
       CudaEnv& state = env_state(info);
       std::lock_guard<std::mutex> lock(state.mutex);
