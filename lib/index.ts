@@ -37,3 +37,4 @@ export {
 } from './direct-io-bench.js';
 export { preflight, type PreflightOptions } from './security/preflight.js';
 export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
+export * from './cuda/index.js';
