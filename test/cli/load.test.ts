@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 
@@ -147,5 +147,43 @@ describe('dynamo-memory --help', () => {
 
   it('prints the version', () => {
     expect(runCli(['--version']).stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+});
+
+describe('dynamo-memory load --to cuda:N (driver stand-in)', () => {
+  it('loads into device memory through pinned staging and verifies by copying back', async () => {
+    const { standInLibrary } = await import('../support/cuda-stand-in/build.js');
+    const file = path.join(scratch, 'to-device.bin');
+    writeFileSync(file, randomBytes((3 << 20) + 4097));
+    const result = runCli(['load', file, '--to', 'cuda:0', '--verify', 'sha256', '--json'], {
+      env: { DYNAMO_MEMORY_CUDA_STAND_IN: standInLibrary() },
+    });
+    expect(result.stderr).toBe('');
+    expect(result.json).toMatchObject({
+      ok: true,
+      target: 'cuda:0',
+      pinnedStaging: true,
+      bytes: (3 << 20) + 4097,
+      direct: true,
+      sha256: sha256sum(file),
+      verify: { match: true },
+    });
+  });
+
+  it.skipIf(existsSync('/dev/nvidiactl'))(
+    'says CUDA is not ready (exit 2) where no driver can be loaded',
+    () => {
+      const result = runCli(['load', process.execPath, '--to', 'cuda:0'], {
+        env: { LD_LIBRARY_PATH: '/nonexistent', DYNAMO_MEMORY_CUDA_STAND_IN: '' },
+      });
+      expect(result.status).toBe(2);
+      expect(result.stderr).toMatch(/^dynamo-memory load: ERR_DMEM_CUDA_UNAVAILABLE: /);
+    },
+  );
+
+  it('refuses a malformed --to as a usage error', () => {
+    const result = runCli(['load', process.execPath, '--to', 'gpu0']);
+    expect(result.status).toBe(3);
+    expect(result.stderr).toMatch(/ERR_DMEM_INVALID_ARGUMENT: Expected --to to be host or cuda:N/);
   });
 });

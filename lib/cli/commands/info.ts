@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
+import { cudaDevices, cudaStatus } from '../../cuda/index.js';
 import { createTempFile } from '../../direct-file.js';
 import { allocate, pageSize } from '../../host-buffer.js';
 import { ioSettings } from '../../io-engine.js';
@@ -91,6 +92,7 @@ export async function gatherInfo(dir: string) {
     zeroCopyBuffers: zeroCopy,
     ioEngine: ioSettings(),
     directory: await directoryFacts(dir),
+    cuda: { status: cudaStatus(), devices: cudaDevices() },
   };
 }
 
@@ -125,6 +127,15 @@ async function info(
   } else {
     context.print(
       `${dir.path}: ${dir.filesystem}, ${dir.direct ? `O_DIRECT, alignment memory ${dir.alignment.memory} / offset ${dir.alignment.offset} (${dir.alignment.source})` : `no O_DIRECT (${dir.fallbackReason ?? 'refused'})`}`,
+    );
+  }
+  const { status, devices } = facts.cuda;
+  context.print(
+    `CUDA: ${status.available ? `${devices.length} device(s), driver ${status.driverVersion}` : `unavailable (${status.reason}): ${status.message}`}`,
+  );
+  for (const device of devices) {
+    context.print(
+      `  cuda:${device.ordinal} ${device.name} (sm ${device.computeCapability}, ${formatSize(device.totalMemory)}, ${device.pciBusId}, NUMA ${device.numaNode ?? 'unknown'})`,
     );
   }
   return ExitCode.ok;

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 
+import { copyFromDevice, type DeviceBuffer, loadFileToDevice } from '../../cuda/index.js';
 import { openFile } from '../../direct-file.js';
 import { MemoryError } from '../../errors.js';
 import { allocate, type HostBuffer } from '../../host-buffer.js';
@@ -34,6 +35,10 @@ export interface LoadResult {
     referenceSha256: string;
     match: boolean;
   };
+  /** Where the data went: `host`, or `cuda:N` with `--to`. */
+  target: string;
+  /** With `--to cuda:N`: whether the staging buffers were pinned. */
+  pinnedStaging?: boolean;
 }
 
 /**
@@ -106,6 +111,7 @@ export async function loadIntoHostMemory(
       direct: file.direct,
       filesystem: file.filesystem,
       alignment: { ...file.alignment },
+      target: 'host',
     };
     if (file.fallbackReason !== undefined) result.fallbackReason = file.fallbackReason;
     return { segments, result };
@@ -114,6 +120,76 @@ export async function loadIntoHostMemory(
     throw failure;
   } finally {
     await file.close();
+  }
+}
+
+/** Parses `--to`: `host` or `cuda:N`. */
+function parseTarget(value: unknown): { kind: 'host' } | { kind: 'cuda'; device: number } {
+  const text = String(value ?? 'host');
+  if (text === 'host') return { kind: 'host' };
+  const match = /^cuda:(\d+)$/.exec(text);
+  if (!match) {
+    throw new UsageError(
+      'ERR_DMEM_INVALID_ARGUMENT',
+      `Expected --to to be host or cuda:N (N a device ordinal), received ${JSON.stringify(text)}`,
+    );
+  }
+  return { kind: 'cuda', device: Number(match[1]) };
+}
+
+/** SHA-256 of device memory, copied back through one host buffer 64 MiB at a time. */
+async function deviceSha256(buffer: DeviceBuffer, bytes: number): Promise<string> {
+  const hash = createHash('sha256');
+  const chunk = allocate(Math.max(1, Math.min(bytes, requestSize)), { zero: false });
+  try {
+    for (let offset = 0; offset < bytes; offset += chunk.size) {
+      const length = Math.min(chunk.size, bytes - offset);
+      await copyFromDevice(chunk, buffer, { sourceOffset: offset, length });
+      hash.update(chunk.bytes.subarray(0, length));
+    }
+  } finally {
+    chunk.free();
+  }
+  return hash.digest('hex');
+}
+
+/** Loads a file into device memory with O_DIRECT through pinned staging buffers. */
+async function loadToDevice(
+  filePath: string,
+  device: number,
+  direct: 'require' | 'prefer' | 'off',
+  verify: boolean,
+  onProgress: (done: number) => void,
+): Promise<LoadResult> {
+  const file = openFile(filePath, { direct });
+  const facts = {
+    direct: file.direct,
+    filesystem: file.filesystem,
+    alignment: { ...file.alignment },
+  };
+  await file.close();
+  const started = performance.now();
+  const loaded = await loadFileToDevice(filePath, {
+    device,
+    direct,
+    onProgress: (done) => onProgress(done),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  try {
+    const result: LoadResult = {
+      file: filePath,
+      bytes: loaded.bytes,
+      seconds,
+      gbPerSecond: seconds > 0 ? loaded.bytes / seconds / 1e9 : 0,
+      ...facts,
+      direct: loaded.direct,
+      target: `cuda:${device}`,
+      pinnedStaging: loaded.pinned,
+    };
+    if (verify) result.sha256 = await deviceSha256(loaded.buffer, loaded.bytes);
+    return result;
+  } finally {
+    loaded.buffer.free();
   }
 }
 
@@ -139,31 +215,44 @@ async function load(
       `Expected --verify to be sha256, received ${JSON.stringify(verify)}`,
     );
   }
+  const target = parseTarget(options.to);
   const size = regularFile(filePath, 'FILE').size;
 
   // load, with a progress bar on a terminal
   const progress = byteProgress(context, 'load', size);
-  const { segments, result } = await loadIntoHostMemory(filePath, direct, (done) =>
-    progress.update(done),
-  );
-  progress.stop();
+  let result: LoadResult;
+  if (target.kind === 'cuda') {
+    try {
+      result = await loadToDevice(filePath, target.device, direct, verify === 'sha256', (done) =>
+        progress.update(done),
+      );
+    } finally {
+      progress.stop();
+    }
+  } else {
+    const loaded = await loadIntoHostMemory(filePath, direct, (done) => progress.update(done));
+    progress.stop();
+    result = loaded.result;
+    try {
+      if (verify === 'sha256') {
+        const hash = createHash('sha256');
+        for (const segment of loaded.segments) hash.update(segment.bytes);
+        result.sha256 = hash.digest('hex');
+      }
+    } finally {
+      for (const segment of loaded.segments) segment.free();
+    }
+  }
 
   // verify against a plain buffered read
-  try {
-    if (verify === 'sha256') {
-      const hash = createHash('sha256');
-      for (const segment of segments) hash.update(segment.bytes);
-      result.sha256 = hash.digest('hex');
-      const referenceSha256 = await bufferedSha256(filePath);
-      result.verify = {
-        algorithm: 'sha256',
-        reference: 'buffered-read',
-        referenceSha256,
-        match: referenceSha256 === result.sha256,
-      };
-    }
-  } finally {
-    for (const segment of segments) segment.free();
+  if (verify === 'sha256') {
+    const referenceSha256 = await bufferedSha256(filePath);
+    result.verify = {
+      algorithm: 'sha256',
+      reference: 'buffered-read',
+      referenceSha256,
+      match: referenceSha256 === result.sha256,
+    };
   }
 
   // report
@@ -173,8 +262,12 @@ async function load(
     const how = result.direct
       ? `O_DIRECT (${result.filesystem}, alignment ${result.alignment.memory}/${result.alignment.offset} from ${result.alignment.source})`
       : `buffered (${result.fallbackReason ?? `--direct ${direct}`})`;
+    const into =
+      result.target === 'host'
+        ? ''
+        : ` into ${result.target} (${result.pinnedStaging ? 'pinned' : 'pageable'} staging)`;
     context.print(
-      `${result.file}: ${result.bytes} bytes (${formatSize(result.bytes)}) in ${result.seconds.toFixed(3)} s, ${result.gbPerSecond.toFixed(2)} GB/s, ${how}`,
+      `${result.file}: ${result.bytes} bytes (${formatSize(result.bytes)}) in ${result.seconds.toFixed(3)} s, ${result.gbPerSecond.toFixed(2)} GB/s, ${how}${into}`,
     );
     if (result.verify) {
       context.print(
@@ -198,5 +291,6 @@ export const defineLoad: DefineCommand = (program, wrap) => {
     .argument('<FILE>', 'the file to load (any size)')
     .option('--verify <algorithm>', 'check what was loaded against a buffered read (sha256)')
     .option('--direct <mode>', 'require | prefer | off', 'prefer')
+    .option('--to <target>', 'host (default) or cuda:N: load into device memory of GPU N')
     .action(wrap('load', load));
 };
