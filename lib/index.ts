@@ -10,6 +10,32 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export {
+  openFile,
+  createTempFile,
+  readFile,
+  writeFile,
+  DirectFile,
+  type DirectMode,
+  type DirectAlignment,
+  type IoBuffer,
+  type IoOptions,
+  type BatchOperation,
+  type OpenFileOptions,
+  type TempFileOptions,
+  type ReadFileOptions,
+  type WriteFileOptions,
+} from './direct-file.js';
+export { configureIo, ioSettings, type IoEngineSettings } from './io-engine.js';
+export {
+  runDirectIoBenchmark,
+  type DirectIoBenchmarkOptions,
+  type DirectIoBenchmarkRow,
+  type DirectIoBenchmarkComparison,
+  type DirectIoBenchmarkReport,
+  type DirectIoBenchmarkProgress,
+} from './direct-io-bench.js';
 export { preflight, type PreflightOptions } from './security/preflight.js';
 export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
 export { lint, lintSources, type LintOptions, type LintSource } from './security/lint.js';
+export * from './cuda/index.js';
