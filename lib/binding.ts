@@ -28,7 +28,11 @@ function findPackageRoot(start: string): string {
 /** An opaque native handle (a napi External). */
 export type NativeHandle = { readonly __nativeHandle: unique symbol };
 
-/** The typed surface of the addon. Each capability owns one section. */
+/**
+ * The typed surface of the addon. Each capability declares its own entry points next to the code
+ * that calls them, by augmenting this interface (`declare module './binding.js'`), e.g. host
+ * memory in host-buffer.ts; a section here is fine too.
+ */
 export interface NativeBinding {
   abiVersion: number;
   modules: string[];

@@ -2,3 +2,11 @@
 export * from './errors.js';
 export { parseSize, formatSize } from './size.js';
 export type { VendorMode } from './env.js';
+export {
+  allocate,
+  pageSize,
+  HostBuffer,
+  type AllocateOptions,
+  type HugePagesMode,
+  type HugePagesObtained,
+} from './host-buffer.js';

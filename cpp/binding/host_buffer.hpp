@@ -46,6 +46,10 @@ class HostBufferState {
 
   explicit HostBufferState(std::unique_ptr<AlignedAllocation> allocation);
 
+  /// Wraps memory owned by a V8 ArrayBuffer (the fallback where external buffers are not
+  /// allowed). Releasing only marks it released; V8 frees it with the ArrayBuffer.
+  HostBufferState(std::uint8_t* borrowed, std::size_t size, std::size_t alignment);
+
   /// Start of the memory; valid while a Hold exists or on the JS thread before free().
   std::uint8_t* data() const noexcept { return _data; }
   std::size_t size() const noexcept { return _size; }
