@@ -10,3 +10,4 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export * from './nixl/index.js';
