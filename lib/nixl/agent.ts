@@ -58,6 +58,12 @@ export interface NixlRegisterOptions {
 /** A side of a transfer that lives on another agent: descriptors its owner shared. */
 export type NixlRemoteSegment = NixlDescriptor;
 
+/**
+ * A local side of a transfer: registered memory (whole, or `{ memory, offset, length }`), or a
+ * registration, which stands for all its regions in order.
+ */
+export type NixlSegment = NixlRegionSpec | NixlRegistration;
+
 /** Options of `agent.createTransfer()` and `agent.makeTransfer()`. */
 export interface NixlTransferOptions {
   /**
@@ -258,8 +264,8 @@ export class NixlAgent implements Disposable {
    */
   createTransfer(
     op: NixlOp,
-    local: Segments<NixlRegionSpec>,
-    remote: Segments<NixlRegionSpec | NixlRemoteSegment>,
+    local: Segments<NixlSegment>,
+    remote: Segments<NixlSegment | NixlRemoteSegment>,
     options: NixlTransferOptions = {},
   ): NixlTransfer {
     const handle = this.#live();
@@ -294,8 +300,8 @@ export class NixlAgent implements Disposable {
    */
   async transfer(
     op: NixlOp,
-    local: Segments<NixlRegionSpec>,
-    remote: Segments<NixlRegionSpec | NixlRemoteSegment>,
+    local: Segments<NixlSegment>,
+    remote: Segments<NixlSegment | NixlRemoteSegment>,
     options: NixlTransferOptions = {},
   ): Promise<void> {
     const request = this.createTransfer(op, local, remote, options);
@@ -314,7 +320,7 @@ export class NixlAgent implements Disposable {
    * @throws as `createTransfer()` for its side.
    */
   prepare(
-    segments: Segments<NixlRegionSpec | NixlRemoteSegment>,
+    segments: Segments<NixlSegment | NixlRemoteSegment>,
     options: { remoteAgent?: string; backend?: string } = {},
   ): NixlPreparedList {
     const handle = this.#live();
@@ -325,7 +331,7 @@ export class NixlAgent implements Disposable {
     }
     const side =
       remoteAgent === undefined
-        ? this.#localSide(segments as Segments<NixlRegionSpec>, 'segments', backend)
+        ? this.#localSide(segments as Segments<NixlSegment>, 'segments', backend)
         : this.#remoteSide(segments, remoteAgent, backend);
     const list = callNative(() =>
       native().nixlPrepare(
@@ -512,26 +518,34 @@ export class NixlAgent implements Disposable {
   }
 
   // Local memory must be registered here; the transfer holds those registrations.
-  #localSide(segments: Segments<NixlRegionSpec>, name: string, backend: string): Side {
-    const list = listOf(segments, name);
-    const regions = list.map((spec, i) => resolveRegion(spec, `${name}[${i}]`));
+  #localSide(segments: Segments<NixlSegment>, name: string, backend: string): Side {
+    const regions = this.#expand(listOf(segments, name), name, false);
     return this.#registeredSide(regions, name, backend);
   }
 
+  // Registrations stand for all their regions; everything else is resolved as memory.
+  #expand(list: readonly unknown[], name: string, plain: boolean): NixlDescriptor[] {
+    return list.flatMap((spec, i): NixlDescriptor[] => {
+      if (spec instanceof NixlRegistration) {
+        if (spec.agent !== this) {
+          throw invalidArgument(`${name}[${i}]`, `a registration of agent ${this.name}`, spec);
+        }
+        return [...spec.regions()];
+      }
+      if (plain && isPlainDescriptor(spec)) return [remoteDescriptor(spec, `${name}[${i}]`)];
+      return [resolveRegion(spec, `${name}[${i}]`)];
+    });
+  }
+
   #remoteSide(
-    segments: Segments<NixlRegionSpec | NixlRemoteSegment>,
+    segments: Segments<NixlSegment | NixlRemoteSegment>,
     remoteAgent: string,
     backend: string,
   ): Side {
     const list = listOf(segments, 'remote');
     if (remoteAgent === this.name) {
       // Our own memory (files, loopback): the same checks as the local side.
-      const regions = list.map((spec, i) =>
-        isPlainDescriptor(spec)
-          ? remoteDescriptor(spec, `remote[${i}]`)
-          : resolveRegion(spec, `remote[${i}]`),
-      );
-      return this.#registeredSide(regions, 'remote', backend);
+      return this.#registeredSide(this.#expand(list, 'remote', true), 'remote', backend);
     }
     const descs = list.map((spec, i) => remoteDescriptor(spec, `remote[${i}]`));
     return { memType: oneMemType(descs, 'remote'), descs, records: [] };
@@ -571,6 +585,7 @@ export class NixlRegistration implements Disposable, Holder {
   readonly backends: readonly string[];
 
   readonly #table: RegistrationTable;
+  readonly #regions: readonly Region[];
   #records: RegionRecord[] | undefined;
 
   /** @internal Use `agent.register()`. */
@@ -582,6 +597,7 @@ export class NixlRegistration implements Disposable, Holder {
   ) {
     this.agent = agent;
     this.#table = table;
+    this.#regions = regions;
     this.descriptors = Object.freeze(regions.map(plainDescriptor));
     this.backends = Object.freeze([...new Set(plan.flatMap((entry) => entry.backends))]);
     this.#records = table.acquire(this, plan);
@@ -590,6 +606,21 @@ export class NixlRegistration implements Disposable, Holder {
   /** False once deregistered, or once its memory was freed or its agent closed. */
   get registered(): boolean {
     return this.#records !== undefined;
+  }
+
+  /**
+   * @internal Its regions, for use as transfer segments.
+   * @throws {DisposedError} `ERR_DMEM_NIXL_DEREGISTERED` once deregistered: a stale handle never
+   *   moves data.
+   */
+  regions(): readonly Region[] {
+    if (this.#records === undefined) {
+      throw new DisposedError(
+        'ERR_DMEM_NIXL_DEREGISTERED',
+        'The NIXL registration was deregistered (or its memory freed, or its agent closed)',
+      );
+    }
+    return this.#regions;
   }
 
   /** @internal Registrations do not move data. */

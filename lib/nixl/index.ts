@@ -16,6 +16,7 @@ export {
   type NixlBackendInfo,
   type NixlRegisterOptions,
   type NixlRemoteSegment,
+  type NixlSegment,
   type NixlTransferOptions,
 } from './agent.js';
 export {
