@@ -39,8 +39,76 @@ export interface NativeBinding {
 
   // --- host memory (cpp/binding/host_buffer.cpp) ---
   // --- O_DIRECT files and the I/O engine (cpp/binding/direct_file.cpp) ---
+  fileOpen(options: NativeFileOpenOptions): NativeFileFacts;
+  fileClose(handle: NativeHandle): void;
+  fileSize(handle: NativeHandle): number;
+  fileIo(
+    handle: NativeHandle,
+    kind: 'read' | 'write',
+    segments: NativeIoSegment[],
+    truncateTo?: number,
+  ): Promise<number[]>;
+  fileCommand(handle: NativeHandle, name: 'sync' | 'datasync'): Promise<void>;
+  fileCommand(handle: NativeHandle, name: 'truncate', size: number): Promise<void>;
+  fileCommand(
+    handle: NativeHandle,
+    name: 'reserve',
+    offset: number,
+    length: number,
+  ): Promise<'fallocate' | 'ftruncate'>;
+  ioConfigure(settings: { threads?: number; taskSize?: number }): void;
+  ioSettings(): { threads: number; taskSize: number };
+  probeAlignment(fd: number): NativeAlignment;
   // --- CUDA (cpp/binding/cuda.cpp) ---
   // --- NIXL (cpp/binding/nixl.cpp) ---
+}
+
+/** O_DIRECT rules of a file as the addon reports them. */
+export interface NativeAlignment {
+  memory: number;
+  offset: number;
+  readOffset?: number;
+  source: 'statx' | 'logical-block' | 'default';
+}
+
+/** Options of `fileOpen`, already validated and defaulted by lib/direct-file.ts. */
+export interface NativeFileOpenOptions {
+  path: string;
+  read: boolean;
+  write: boolean;
+  create: boolean;
+  truncate: boolean;
+  exclusive: boolean;
+  mode: number;
+  direct: 'require' | 'prefer' | 'off';
+  temporary: boolean;
+  unlink: boolean;
+}
+
+/** What `fileOpen` learned about the file. */
+export interface NativeFileFacts {
+  handle: NativeHandle;
+  path: string;
+  fd: number;
+  direct: boolean;
+  fallbackReason?: string;
+  alignment: NativeAlignment;
+  filesystem: string;
+  blockDevice: boolean;
+}
+
+/** One contiguous transfer of `fileIo`: a HostBuffer handle or a plain view, and a file range. */
+export interface NativeIoSegment {
+  buffer: NativeHandle | ArrayBufferView;
+  bufferOffset: number;
+  length: number;
+  offset: number;
+  /** The length may break the alignment rules; the last partial block is bounced. */
+  tail: boolean;
+  /** Prefix of argument names in alignment errors ("ops[2]"). */
+  name?: string;
+  /** An ArrayBuffer to keep alive while the transfer runs. */
+  keep?: ArrayBuffer;
 }
 
 let loaded: NativeBinding | undefined;

@@ -10,4 +10,5 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export * from './cuda/index.js';
 export * from './nixl/index.js';

@@ -1,0 +1,119 @@
+#include "core/io_job.hpp"
+
+#include <algorithm>
+
+#include "core/io_pool.hpp"
+
+namespace dynamo::memory {
+
+IoJob::IoJob(std::shared_ptr<const DirectFile> file, IoKind kind, std::vector<IoSegment> segments)
+    : _file(std::move(file)), _kind(kind), _segments(std::move(segments)) {}
+
+void IoJob::start(std::function<void(IoJob&)> on_complete) {
+  _on_complete = std::move(on_complete);
+  IoPoolSettings settings = IoPool::global().settings();
+
+  // Task boundaries stay on the file's alignment grid so that each slice is itself legal.
+  const DirectAlignment& rules = _file->facts().alignment;
+  std::size_t grid = std::max({rules.memory, rules.offset, rules.read()});
+  std::size_t task_size = (settings.task_size + grid - 1) / grid * grid;
+
+  // cut large segments into task-sized pieces; small ones stay whole
+  for (std::size_t index = 0; index < _segments.size(); index++) {
+    const IoSegment& segment = _segments[index];
+    std::size_t step = segment.tail ? segment.length : task_size;
+    for (std::size_t at = 0; at < segment.length; at += step) {
+      _pieces.push_back(Piece{index, at, std::min(step, segment.length - at)});
+    }
+  }
+  _transferred.assign(_segments.size(), 0);
+
+  // one task per large piece; small pieces share tasks, about one per thread
+  std::vector<Task> tasks;
+  std::size_t small = 0;
+  for (const Piece& piece : _pieces) small += piece.length < task_size / 2;
+  std::size_t per_task =
+      std::max<std::size_t>(1, (small + settings.threads - 1) / settings.threads);
+  for (std::size_t index = 0; index < _pieces.size();) {
+    std::size_t count = 1;
+    if (_pieces[index].length < task_size / 2) {
+      while (count < per_task && index + count < _pieces.size() &&
+             _pieces[index + count].length < task_size / 2) {
+        count++;
+      }
+    }
+    tasks.push_back(Task{index, count});
+    index += count;
+  }
+
+  if (tasks.empty()) {
+    finish();
+    return;
+  }
+  _remaining.store(tasks.size());
+  auto self = shared_from_this();
+  std::vector<std::function<void()>> runnables;
+  runnables.reserve(tasks.size());
+  for (const Task& task : tasks) {
+    runnables.emplace_back([self, task] {
+      self->run_task(task);
+      if (self->_remaining.fetch_sub(1) == 1) self->finish();
+    });
+  }
+  IoPool::global().submit_all(runnables);
+}
+
+void IoJob::run_task(const Task& task) noexcept {
+  for (std::size_t index = task.first_piece; index < task.first_piece + task.piece_count; index++) {
+    Piece& piece = _pieces[index];
+    const IoSegment& segment = _segments[piece.segment];
+    std::uint8_t* data = segment.data + piece.offset_in_segment;
+    std::uint64_t offset = segment.offset + piece.offset_in_segment;
+    try {
+      if (_kind == IoKind::kRead) {
+        piece.done = segment.tail ? _file->read_tail(data, piece.length, offset)
+                                  : _file->pread_full(data, piece.length, offset);
+      } else {
+        if (segment.tail) {
+          _file->write_tail(data, piece.length, offset);
+        } else {
+          _file->pwrite_full(data, piece.length, offset);
+        }
+        piece.done = piece.length;
+      }
+    } catch (...) {
+      // Keep the failure nearest the start of the request: it is the one a sequential loop
+      // would have met first.
+      std::lock_guard lock(_failure_mutex);
+      if (index < _failure_piece) {
+        _failure_piece = index;
+        _failure = std::current_exception();
+      }
+    }
+  }
+}
+
+void IoJob::finish() noexcept {
+  // A segment's count stops at its first short piece: bytes after a hole in the sequence (end
+  // of file reached by an earlier piece) are not reported as read.
+  std::vector<bool> stopped(_segments.size(), false);
+  for (const Piece& piece : _pieces) {
+    if (stopped[piece.segment]) continue;
+    _transferred[piece.segment] += piece.done;
+    if (piece.done < piece.length) stopped[piece.segment] = true;
+  }
+
+  if (!_failure && _kind == IoKind::kWrite && _truncate_to != UINT64_MAX) {
+    try {
+      _file->truncate(_truncate_to);
+    } catch (...) {
+      _failure = std::current_exception();
+    }
+  }
+  if (_on_complete) {
+    auto callback = std::move(_on_complete);
+    callback(*this);
+  }
+}
+
+}  // namespace dynamo::memory
