@@ -1,6 +1,7 @@
 // Agents, backends, registrations and transfers end to end through the addon, against the
 // STAND-IN of NIXL's C API (fixtures/standin-capi.cpp; not NIXL). Bytes really move: host
-// buffers to and from files with pread/pwrite, and between agents with memcpy. The stand-in logs
+// buffers to and from O_DIRECT files (DirectFile) with pread/pwrite, and between agents with
+// memcpy. The stand-in logs
 // every state change to a file, which is how call counts and release order are checked.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -8,16 +9,13 @@ import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
 import { BusyError, DisposedError, InvalidArgumentError, NixlError } from '../../lib/errors.js';
+import { openFile } from '../../lib/direct-file.js';
 import { allocate, type HostBuffer } from '../../lib/host-buffer.js';
 import { NixlAgent, NixlRegistration } from '../../lib/nixl/agent.js';
 import { nixlStatus } from '../../lib/nixl/loader.js';
-import { addMemoryKind } from '../../lib/nixl/memory.js';
 import { repoRoot } from '../support/child.js';
 
-import { StandinFile, standinKinds } from './kinds.js';
 import { buildPrefix, compiler, removePrefix } from './standin.js';
-
-standinKinds.forEach((kind) => addMemoryKind(kind));
 
 let prefix: string | undefined;
 let dir: string;
@@ -64,8 +62,11 @@ function filled(size: number, seed: number): HostBuffer {
   return buffer;
 }
 
-function dataFile(name: string, size = 0, flags = 'w+'): StandinFile {
-  return StandinFile.open(path.join(dir, name), flags, size);
+// A real O_DIRECT file (DirectFile) of `size` zero bytes.
+function dataFile(name: string, size: number, access: 'read-write' | 'write-only' = 'read-write') {
+  const file = path.join(dir, name);
+  writeFileSync(file, Buffer.alloc(size));
+  return openFile(file, { read: access === 'read-write', write: true });
 }
 
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
@@ -88,7 +89,7 @@ function thrownBy(call: () => unknown): unknown {
 
 describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compiler)', () => {
   describe('NixlAgent.create()', () => {
-    it('creates an agent once NIXL is usable, with NIXL’s defaults', () => {
+    it('creates an agent once NIXL is usable, with NIXL’s defaults', async () => {
       expect(nixlStatus().state).toBe('usable');
       const agent = NixlAgent.create('defaults');
       expect(agent.name).toBe('defaults');
@@ -98,19 +99,19 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(agent.closed).toBe(true);
     });
 
-    it('passes the progress thread and thread-sync settings through', () => {
+    it('passes the progress thread and thread-sync settings through', async () => {
       using agent = NixlAgent.create('configured', { progressThread: true, threadSync: 'rw' });
       expect(logLines()).toContain('create_agent configured prog=1 sync=2');
       expect(agent.plugins()).toEqual(['POSIX', 'UCX']);
     });
 
-    it('rejects an empty name before touching NIXL', () => {
+    it('rejects an empty name before touching NIXL', async () => {
       const error = thrownBy(() => NixlAgent.create(''));
       expect(error).toBeInstanceOf(InvalidArgumentError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_INVALID_ARGUMENT' });
     });
 
-    it('reports NIXL’s refusal of a name in use as NixlError NIXL_ERR_BACKEND', () => {
+    it('reports NIXL’s refusal of a name in use as NixlError NIXL_ERR_BACKEND', async () => {
       using agent = NixlAgent.create('taken');
       const error = thrownBy(() => NixlAgent.create(agent.name));
       expect(error).toBeInstanceOf(NixlError);
@@ -122,7 +123,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
   });
 
   describe('NixlAgent#createBackend()', () => {
-    it('creates a backend with checked parameters and reports its memory types', () => {
+    it('creates a backend with checked parameters and reports its memory types', async () => {
       using agent = NixlAgent.create('backends');
       const posix = agent.createBackend('POSIX', { engine: 'posix_aio', ios_pool_size: 128 });
       expect(posix).toEqual({
@@ -136,14 +137,14 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       );
     });
 
-    it('refuses a second backend of one type with ERR_DMEM_NIXL_BACKEND_EXISTS', () => {
+    it('refuses a second backend of one type with ERR_DMEM_NIXL_BACKEND_EXISTS', async () => {
       using agent = posixAgent();
       const error = thrownBy(() => agent.createBackend('POSIX'));
       expect(error).toBeInstanceOf(InvalidArgumentError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_BACKEND_EXISTS' });
     });
 
-    it('refuses unknown parameters before NIXL can silently ignore them', () => {
+    it('refuses unknown parameters before NIXL can silently ignore them', async () => {
       using agent = NixlAgent.create('params');
       const error = thrownBy(() => agent.createBackend('UCX', { ucx_devices: 'mlx5_0' }));
       expect(error).toBeInstanceOf(InvalidArgumentError);
@@ -151,7 +152,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(logLines().some((line) => line.startsWith('create_backend'))).toBe(false);
     });
 
-    it('reports a plugin NIXL cannot load as NixlError NIXL_ERR_BACKEND', () => {
+    it('reports a plugin NIXL cannot load as NixlError NIXL_ERR_BACKEND', async () => {
       using agent = NixlAgent.create('no-plugin');
       const error = thrownBy(() => agent.createBackend('OBJ', { bucket: 'b' }));
       expect(error).toBeInstanceOf(NixlError);
@@ -162,7 +163,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(agent.backends).toEqual([]);
     });
 
-    it('lists a plugin’s declared parameters', () => {
+    it('lists a plugin’s declared parameters', async () => {
       using agent = NixlAgent.create('plugin-params');
       expect(agent.pluginParams('UCX')).toEqual({
         memTypes: ['DRAM', 'VRAM'],
@@ -175,7 +176,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
   });
 
   describe('NixlAgent#register()', () => {
-    it('registers host memory as DRAM and a file as FILE on the capable backend', () => {
+    it('registers host memory as DRAM and a file as FILE on the capable backend', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
       const file = dataFile('reg.bin', 8192);
@@ -191,10 +192,10 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
         `register_mem ${agent.name} POSIX mem=4 len=8192 dev=${file.fd}`,
       ]);
       registration.deregister();
-      file.close();
+      await file.close();
     });
 
-    it('shares one registration for the same region and deregisters with the last handle', () => {
+    it('shares one registration for the same region and deregisters with the last handle', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
       const first = agent.register(buffer);
@@ -211,7 +212,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(agent.registeredRegions).toBe(0);
     });
 
-    it('refuses memory no backend can register, naming the type and the backends', () => {
+    it('refuses memory no backend can register, naming the type and the backends', async () => {
       using agent = NixlAgent.create('no-file-backend');
       agent.createBackend('UCX');
       const file = dataFile('ucx.bin', 4096);
@@ -222,10 +223,10 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(thrownBy(() => agent.register(file, { backends: ['POSIX'] }))).toMatchObject({
         code: 'ERR_DMEM_NIXL_NO_BACKEND',
       });
-      file.close();
+      await file.close();
     });
 
-    it('refuses freed memory with DisposedError ERR_DMEM_BUFFER_FREED', () => {
+    it('refuses freed memory with DisposedError ERR_DMEM_BUFFER_FREED', async () => {
       using agent = posixAgent();
       const buffer = allocate(4096);
       buffer.free();
@@ -235,7 +236,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(opsOf(logLines())).not.toContain('register_mem');
     });
 
-    it('deregisters first when registered memory is freed', () => {
+    it('deregisters first when registered memory is freed', async () => {
       using agent = posixAgent();
       const buffer = allocate(4096);
       const registration = agent.register(buffer);
@@ -248,11 +249,11 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(opsOf(logLines())).toEqual(['deregister_mem']);
     });
 
-    it('deregisters first when a registered file is closed', () => {
+    it('deregisters first when a registered file is closed', async () => {
       using agent = posixAgent();
       const file = dataFile('closing.bin', 4096);
       const registration = agent.register(file);
-      file.close();
+      await file.close();
       expect(registration.registered).toBe(false);
       expect(opsOf(logLines()).slice(-1)).toEqual(['deregister_mem']);
     });
@@ -272,7 +273,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(target.buffer.equals(source.buffer)).toBe(true);
 
       registration.deregister();
-      file.close();
+      await file.close();
       expect(agent.registeredRegions).toBe(0);
     });
 
@@ -294,10 +295,10 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
 
       registration.deregister();
       [...sources, ...targets].forEach((buffer) => buffer.free());
-      file.close();
+      await file.close();
     });
 
-    it('refuses memory that is not registered with ERR_DMEM_NIXL_NOT_REGISTERED', () => {
+    it('refuses memory that is not registered with ERR_DMEM_NIXL_NOT_REGISTERED', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
       const file = dataFile('unregistered.bin', 4096);
@@ -306,10 +307,10 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_NOT_REGISTERED' });
       expect((error as Error).message).toMatch(/local\[0\] \(DRAM, 4096 bytes at \d+\)/);
-      file.close();
+      await file.close();
     });
 
-    it('refuses sides whose lengths differ, naming the index', () => {
+    it('refuses sides whose lengths differ, naming the index', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
       const file = dataFile('lengths.bin', 8192);
@@ -317,13 +318,13 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const error = thrownBy(() => agent.createTransfer('WRITE', [buffer], [file]));
       expect(error).toBeInstanceOf(InvalidArgumentError);
       expect((error as Error).message).toMatch(/remote\[0\]\.length to be 4096 like local\[0\]/);
-      file.close();
+      await file.close();
     });
 
     it('rejects with NixlError when the transfer fails, and never resolves', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
-      const file = dataFile('write-only.bin', 4096, 'w');
+      const file = dataFile('write-only.bin', 4096, 'write-only');
       using _r = agent.register([buffer, file]);
       const error = await rejection(agent.transfer('READ', buffer, file));
       expect(error).toBeInstanceOf(NixlError);
@@ -332,7 +333,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
         operation: 'nixl_capi_get_xfer_status',
       });
       expect((error as Error).stack).toMatch(/agent\.test\.ts/);
-      file.close();
+      await file.close();
     });
 
     it('works with a registration as the segment after every other reference is gone', async () => {
@@ -348,7 +349,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toBeInstanceOf(DisposedError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_DEREGISTERED' });
       registration = undefined;
-      file.close();
+      await file.close();
     });
   });
 
@@ -371,7 +372,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const error = await rejection(transfer.post());
       expect(error).toBeInstanceOf(DisposedError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_XFER_RELEASED' });
-      file.close();
+      await file.close();
     });
 
     it('refuses a second post while in flight with BusyError ERR_DMEM_NIXL_IN_FLIGHT', async () => {
@@ -385,7 +386,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toBeInstanceOf(BusyError);
       expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_IN_FLIGHT' });
       await first;
-      file.close();
+      await file.close();
     });
 
     it('keeps registered memory from being freed while in flight', async () => {
@@ -405,7 +406,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const stale = await rejection(transfer.post());
       expect(stale).toMatchObject({ code: 'ERR_DMEM_NIXL_XFER_RELEASED' });
       expect((stale as Error).message).toMatch(/its memory was freed or closed/);
-      file.close();
+      await file.close();
     });
 
     it('rejects with NIXL_ERR_CANCELED when aborted in flight', async () => {
@@ -421,7 +422,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'NIXL_ERR_CANCELED' });
       expect(transfer.state).toBe('released');
-      file.close();
+      await file.close();
     });
   });
 
@@ -453,7 +454,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       });
       registration.deregister();
       buffers.forEach((buffer) => buffer.free());
-      file.close();
+      await file.close();
     });
   });
 
@@ -484,7 +485,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toMatchObject({ code: 'NIXL_ERR_BACKEND' });
     });
 
-    it('refuses to load an agent’s own metadata', () => {
+    it('refuses to load an agent’s own metadata', async () => {
       using agent = NixlAgent.create('self-md');
       agent.createBackend('UCX');
       const error = thrownBy(() => agent.loadRemoteMetadata(agent.localMetadata()));
@@ -492,7 +493,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       expect(error).toMatchObject({ code: 'NIXL_ERR_INVALID_PARAM' });
     });
 
-    it('reports that a POSIX-only agent has no metadata to export', () => {
+    it('reports that a POSIX-only agent has no metadata to export', async () => {
       using agent = posixAgent();
       expect(thrownBy(() => agent.localMetadata())).toMatchObject({
         code: 'NIXL_ERR_INVALID_PARAM',
@@ -502,7 +503,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
   });
 
   describe('NixlAgent#close()', () => {
-    it('releases requests, then prepared lists, then registrations, then the agent', () => {
+    it('releases requests, then prepared lists, then registrations, then the agent', async () => {
       const agent = posixAgent();
       const buffer = allocate(4096);
       const file = dataFile('order.bin', 4096);
@@ -526,7 +527,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       agent.close();
 
       buffer.free();
-      file.close();
+      await file.close();
       expect(opsOf(logLines())).toHaveLength(5);
       const error = thrownBy(() => agent.register(allocate(4096)));
       expect(error).toBeInstanceOf(DisposedError);
@@ -543,7 +544,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const error = await rejection(posted);
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'NIXL_ERR_CANCELED' });
-      file.close();
+      await file.close();
     });
   });
 });

@@ -1,7 +1,13 @@
-// Descriptor mapping for every memory kind. Host memory is the real HostBuffer; files and device
-// memory use the kinds registered by lib/nixl/kinds.ts when those modules are present, and
-// otherwise clearly named stand-in kinds defined here with the same shape.
+// Descriptor mapping for every memory kind: the real HostBuffer and DirectFile, and stand-in file
+// and device kinds with the same shapes (device.test.ts maps real DeviceBuffers through the CUDA
+// stand-in).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+
 import { describe, expect, it } from 'vitest';
+
+import { openFile } from '../../lib/direct-file.js';
 
 import { DisposedError, InvalidArgumentError } from '../../lib/errors.js';
 import { allocate } from '../../lib/host-buffer.js';
@@ -155,6 +161,30 @@ describe('resolveRegion() for O_DIRECT files', () => {
       'ERR_DMEM_INVALID_ARGUMENT',
       /at least 1 byte/,
     );
+  });
+});
+
+describe('resolveRegion() for a DirectFile', () => {
+  it('maps the real O_DIRECT file class the same way, and refuses it once closed', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'dmem-nixl-file-'));
+    try {
+      const name = path.join(dir, 'kv.bin');
+      writeFileSync(name, Buffer.alloc(12288));
+      const file = openFile(name, { write: true });
+      expect(kindOf(file)?.name).toBe('file');
+      expect(resolveRegion({ memory: file, offset: 4096 }, 'memory')).toEqual(
+        expect.objectContaining({
+          memType: 'FILE',
+          addr: 4096n,
+          length: 8192n,
+          devId: BigInt(file.fd),
+        }),
+      );
+      await file.close();
+      expectError(() => resolveRegion(file, 'memory'), DisposedError, 'ERR_DMEM_FILE_CLOSED');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
