@@ -409,6 +409,47 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       await file.close();
     });
 
+    it('resolves a transfer that NIXL completed inside the post', async () => {
+      using agent = posixAgent();
+      using buffer = filled(4096, 4);
+      const file = dataFile('inline.bin', 4096);
+      using _r = agent.register([buffer, file]);
+      process.env.NIXL_STANDIN_INLINE = '1';
+      try {
+        using transfer = agent.createTransfer('WRITE', buffer, file);
+        await transfer.post();
+        expect(transfer.state).toBe('done');
+      } finally {
+        delete process.env.NIXL_STANDIN_INLINE;
+      }
+      expect(readFileSync(file.path).equals(buffer.buffer)).toBe(true);
+      await file.close();
+    });
+
+    it('rejects with the NIXL status when the post itself fails', async () => {
+      using agent = posixAgent();
+      using buffer = allocate(4096);
+      const file = dataFile('post-fails.bin', 4096);
+      using _r = agent.register([buffer, file]);
+      using transfer = agent.createTransfer('WRITE', buffer, file);
+      process.env.NIXL_STANDIN_POST_FAIL = '1';
+      let error: unknown;
+      try {
+        error = await rejection(transfer.post());
+      } finally {
+        delete process.env.NIXL_STANDIN_POST_FAIL;
+      }
+      expect(error).toBeInstanceOf(NixlError);
+      expect(error).toMatchObject({
+        code: 'NIXL_ERR_BACKEND',
+        operation: 'nixl_capi_post_xfer_req',
+      });
+      expect(transfer.state).toBe('failed');
+      await transfer.post();
+      expect(transfer.state).toBe('done');
+      await file.close();
+    });
+
     it('rejects with NIXL_ERR_CANCELED when aborted in flight', async () => {
       using agent = posixAgent();
       using buffer = allocate(4096);
