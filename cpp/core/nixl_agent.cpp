@@ -311,11 +311,25 @@ BackendInfo Agent::create_backend(const std::string& type,
         "nixl_capi_create_backend");
   _backends.emplace_back(type, backend);
 
+  // The backend exists now whatever follows: report what can be read, never fail after it.
   MemList mems;
   Params live;
-  check(api().get_backend_params(_handle, backend, &mems.handle, &live.handle),
-        "nixl_capi_get_backend_params");
-  return read_info(mems, live);
+  if (api().get_backend_params(_handle, backend, &mems.handle, &live.handle) >= 0) {
+    try {
+      return read_info(mems, live);
+    } catch (const Error&) {
+    }
+  }
+  MemList declared_mems;
+  Params declared;
+  if (api().get_plugin_params(_handle, type.c_str(), &declared_mems.handle, &declared.handle) >=
+      0) {
+    try {
+      return read_info(declared_mems, declared);
+    } catch (const Error&) {
+    }
+  }
+  return {};
 }
 
 std::vector<std::string> Agent::backends() const {

@@ -8,6 +8,7 @@ import type { NativeHandle } from '../binding.js';
 import { native } from '../binding.js';
 import {
   callNative,
+  checkOptionKeys,
   DisposedError,
   InvalidArgumentError,
   invalidArgument,
@@ -211,6 +212,10 @@ export class NixlAgent implements Disposable {
    */
   register(memory: Segments<NixlRegionSpec>, options: NixlRegisterOptions = {}): NixlRegistration {
     this.#live();
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('options', 'an object', options);
+    }
+    checkOptionKeys(options, ['backends'], 'NixlAgent#register()');
     const specs = Array.isArray(memory) ? memory : [memory];
     if (specs.length === 0) throw invalidArgument('memory', 'at least one region', memory);
     const named = options.backends;
@@ -324,6 +329,10 @@ export class NixlAgent implements Disposable {
     options: { remoteAgent?: string; backend?: string } = {},
   ): NixlPreparedList {
     const handle = this.#live();
+    if (typeof options !== 'object' || options === null) {
+      throw invalidArgument('options', 'an object', options);
+    }
+    checkOptionKeys(options, ['remoteAgent', 'backend'], 'NixlAgent#prepare()');
     const backend = this.#backendOption(options.backend);
     const remoteAgent = options.remoteAgent;
     if (remoteAgent !== undefined && (typeof remoteAgent !== 'string' || remoteAgent === '')) {

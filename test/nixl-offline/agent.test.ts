@@ -8,9 +8,16 @@ import path from 'node:path';
 
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 
-import { BusyError, DisposedError, InvalidArgumentError, NixlError } from '../../lib/errors.js';
+import { native } from '../../lib/binding.js';
 import { openFile } from '../../lib/direct-file.js';
-import { allocate, type HostBuffer } from '../../lib/host-buffer.js';
+import {
+  BusyError,
+  callNative,
+  DisposedError,
+  InvalidArgumentError,
+  NixlError,
+} from '../../lib/errors.js';
+import { allocate, type HostBuffer, nativeHandleOf } from '../../lib/host-buffer.js';
 import { NixlAgent, NixlRegistration } from '../../lib/nixl/agent.js';
 import { nixlStatus } from '../../lib/nixl/loader.js';
 import { repoRoot } from '../support/child.js';
@@ -210,6 +217,38 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       first.deregister();
       expect(opsOf(logLines()).filter((op) => op === 'deregister_mem')).toHaveLength(1);
       expect(agent.registeredRegions).toBe(0);
+    });
+
+    it('uses every capable backend by default and deregisters on exactly those', async () => {
+      using agent = posixAgent();
+      agent.createBackend('UCX');
+      using buffer = allocate(4096);
+      const file = dataFile('capable.bin', 4096);
+      writeFileSync(log, '');
+      const registration = agent.register([buffer, file]);
+      expect(registration.backends).toEqual(['POSIX', 'UCX']);
+      expect(logLines().map((line) => line.split(' ').slice(2, 4).join(' '))).toEqual([
+        'POSIX mem=0',
+        'UCX mem=0',
+        'POSIX mem=4',
+      ]);
+      const named = agent.register(buffer, { backends: ['UCX'] });
+      registration.deregister();
+      expect(logLines().filter((line) => line.startsWith('deregister_mem'))).toEqual([
+        `deregister_mem ${agent.name} POSIX mem=0 len=4096 dev=0`,
+        `deregister_mem ${agent.name} POSIX mem=4 len=4096 dev=${file.fd}`,
+      ]);
+      named.deregister();
+      expect(logLines().at(-1)).toBe(`deregister_mem ${agent.name} UCX mem=0 len=4096 dev=0`);
+      await file.close();
+    });
+
+    it('rejects unknown options with ERR_DMEM_UNKNOWN_OPTION', async () => {
+      using agent = posixAgent();
+      using buffer = allocate(4096);
+      const error = thrownBy(() => agent.register(buffer, { backend: 'POSIX' } as never));
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect(error).toMatchObject({ code: 'ERR_DMEM_UNKNOWN_OPTION' });
     });
 
     it('refuses memory no backend can register, naming the type and the backends', async () => {
@@ -540,6 +579,17 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
         code: 'NIXL_ERR_INVALID_PARAM',
         operation: 'nixl_capi_get_local_md',
       });
+    });
+  });
+
+  describe('the native surface', () => {
+    it('refuses a handle of the wrong kind instead of reinterpreting it', async () => {
+      using agent = posixAgent();
+      using buffer = allocate(4096);
+      const error = thrownBy(() => callNative(() => native().nixlPost(nativeHandleOf(buffer))));
+      expect(error).toBeInstanceOf(InvalidArgumentError);
+      expect((error as Error).message).toMatch(/expected a NIXL transfer request handle/);
+      expect(agent.closed).toBe(false);
     });
   });
 
