@@ -523,8 +523,12 @@ void Agent::poll_loop(std::shared_ptr<Agent> self) {
   while (!self->_stopping && !self->_in_flight.empty()) {
     std::vector<std::function<void()>> completions;
     std::vector<std::weak_ptr<XferRequest>> still;
+    // NB: a request's destructor takes the agent's lock, so strong references taken here are
+    // only dropped after unlocking.
+    std::vector<std::shared_ptr<XferRequest>> seen;
     for (auto& weak : self->_in_flight) {
       auto request = weak.lock();
+      if (request) seen.push_back(request);
       if (!request || request->_state != XferRequest::State::kInFlight) continue;
       int status = api().get_xfer_status(self->_handle, request->_request);
       if (status == kCapiInProgress) {
@@ -551,11 +555,13 @@ void Agent::poll_loop(std::shared_ptr<Agent> self) {
     }
     self->_in_flight = std::move(still);
 
-    if (!completions.empty()) {
-      lock.unlock();
-      for (auto& call : completions) call();
-      completions.clear();
-      lock.lock();
+    lock.unlock();
+    for (auto& call : completions) call();
+    bool progressed = !completions.empty();
+    completions.clear();
+    seen.clear();
+    lock.lock();
+    if (progressed) {
       interval = std::chrono::microseconds(20);
       continue;
     }
@@ -571,6 +577,9 @@ void Agent::poll_loop(std::shared_ptr<Agent> self) {
 void Agent::close() noexcept {
   std::vector<std::function<void()>> after;
   std::thread poller;
+  // NB: destructors of requests and lists take the lock; the last references may be these.
+  std::vector<std::shared_ptr<XferRequest>> requests;
+  std::vector<std::shared_ptr<PreparedList>> prepared_lists;
   {
     std::lock_guard<std::mutex> lock(_mutex);
     if (_handle == nullptr) return;
@@ -579,6 +588,7 @@ void Agent::close() noexcept {
     // engines: they go first, then the agent (which deregisters what is still registered).
     for (auto& weak : _requests) {
       if (auto request = weak.lock()) {
+        requests.push_back(request);
         try {
           release_request_locked(*request, after);
         } catch (...) {
@@ -592,6 +602,7 @@ void Agent::close() noexcept {
     _in_flight.clear();
     for (auto& weak : _prepared) {
       if (auto prepared = weak.lock()) {
+        prepared_lists.push_back(prepared);
         if (prepared->_handle != nullptr) {
           api().release_xfer_dlist_handle(_handle, prepared->_handle);
           prepared->_handle = nullptr;
@@ -619,19 +630,25 @@ void Agent::close() noexcept {
 }
 
 std::size_t Agent::live_requests() const {
+  std::vector<std::shared_ptr<XferRequest>> alive;  // dropped after the lock, see close()
   std::lock_guard<std::mutex> lock(_mutex);
-  return std::count_if(_requests.begin(), _requests.end(), [](const auto& weak) {
-    auto request = weak.lock();
-    return request && request->_request != nullptr;
-  });
+  for (const auto& weak : _requests) {
+    if (auto request = weak.lock(); request && request->_request != nullptr) {
+      alive.push_back(request);
+    }
+  }
+  return alive.size();
 }
 
 std::size_t Agent::live_prepared() const {
+  std::vector<std::shared_ptr<PreparedList>> alive;  // dropped after the lock, see close()
   std::lock_guard<std::mutex> lock(_mutex);
-  return std::count_if(_prepared.begin(), _prepared.end(), [](const auto& weak) {
-    auto prepared = weak.lock();
-    return prepared && prepared->_handle != nullptr;
-  });
+  for (const auto& weak : _prepared) {
+    if (auto prepared = weak.lock(); prepared && prepared->_handle != nullptr) {
+      alive.push_back(prepared);
+    }
+  }
+  return alive.size();
 }
 
 }  // namespace dynamo::memory::nixl

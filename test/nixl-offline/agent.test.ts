@@ -76,6 +76,17 @@ function dataFile(name: string, size: number, access: 'read-write' | 'write-only
   return openFile(file, { read: access === 'read-write', write: true });
 }
 
+// Runs `body` with a stand-in switch set. NB: set only while no transfer is polled, since
+// setenv and the poll thread's getenv must not race.
+async function withStandin<T>(name: string, body: () => Promise<T>): Promise<T> {
+  process.env[name] = '1';
+  try {
+    return await body();
+  } finally {
+    delete process.env[name];
+  }
+}
+
 async function rejection(promise: Promise<unknown>): Promise<unknown> {
   try {
     await promise;
@@ -420,11 +431,15 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const file = dataFile('busy.bin', 4096);
       using _r = agent.register([buffer, file]);
       using transfer = agent.createTransfer('WRITE', buffer, file);
-      const first = transfer.post();
-      const error = await rejection(transfer.post());
-      expect(error).toBeInstanceOf(BusyError);
-      expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_IN_FLIGHT' });
-      await first;
+      await withStandin('NIXL_STANDIN_HOLD', async () => {
+        const first = transfer.post();
+        const error = await rejection(transfer.post());
+        expect(error).toBeInstanceOf(BusyError);
+        expect(error).toMatchObject({ code: 'ERR_DMEM_NIXL_IN_FLIGHT' });
+        expect(transfer.state).toBe('in-flight');
+        transfer.release();
+        expect(await rejection(first)).toMatchObject({ code: 'NIXL_ERR_CANCELED' });
+      });
       await file.close();
     });
 
@@ -453,14 +468,11 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       using buffer = filled(4096, 4);
       const file = dataFile('inline.bin', 4096);
       using _r = agent.register([buffer, file]);
-      process.env.NIXL_STANDIN_INLINE = '1';
-      try {
+      await withStandin('NIXL_STANDIN_INLINE', async () => {
         using transfer = agent.createTransfer('WRITE', buffer, file);
         await transfer.post();
         expect(transfer.state).toBe('done');
-      } finally {
-        delete process.env.NIXL_STANDIN_INLINE;
-      }
+      });
       expect(readFileSync(file.path).equals(buffer.buffer)).toBe(true);
       await file.close();
     });
@@ -471,13 +483,7 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       const file = dataFile('post-fails.bin', 4096);
       using _r = agent.register([buffer, file]);
       using transfer = agent.createTransfer('WRITE', buffer, file);
-      process.env.NIXL_STANDIN_POST_FAIL = '1';
-      let error: unknown;
-      try {
-        error = await rejection(transfer.post());
-      } finally {
-        delete process.env.NIXL_STANDIN_POST_FAIL;
-      }
+      const error = await withStandin('NIXL_STANDIN_POST_FAIL', () => rejection(transfer.post()));
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({
         code: 'NIXL_ERR_BACKEND',
@@ -496,9 +502,11 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       using _r = agent.register([buffer, file]);
       const transfer = agent.createTransfer('WRITE', buffer, file);
       const controller = new AbortController();
-      const posted = transfer.post({ signal: controller.signal });
-      controller.abort();
-      const error = await rejection(posted);
+      const error = await withStandin('NIXL_STANDIN_HOLD', async () => {
+        const posted = transfer.post({ signal: controller.signal });
+        controller.abort();
+        return rejection(posted);
+      });
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'NIXL_ERR_CANCELED' });
       expect(transfer.state).toBe('released');
@@ -563,6 +571,46 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       );
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'NIXL_ERR_BACKEND' });
+    });
+
+    it('completes many concurrent transfers, and settles every one in flight at close', async () => {
+      const initiator = NixlAgent.create('many-a');
+      const target = NixlAgent.create('many-b');
+      initiator.createBackend('UCX');
+      target.createBackend('UCX');
+      const sources = Array.from({ length: 64 }, (_, i) => filled(4096, i));
+      const sinks = Array.from({ length: 64 }, () => allocate(4096));
+      initiator.register(sources);
+      const sinkRegistration = target.register(sinks);
+      initiator.loadRemoteMetadata(target.localMetadata());
+      const to = (i: number) => sinkRegistration.descriptors[i]!;
+
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(
+          sources.map((source, i) =>
+            initiator.transfer('WRITE', source, to(i), { remoteAgent: 'many-b' }),
+          ),
+        );
+      }
+      sinks.forEach((sink, i) => expect(sink.buffer.equals(sources[i]!.buffer)).toBe(true));
+
+      const pending = sources.map((source, i) =>
+        initiator
+          .createTransfer('WRITE', source, to(i), { remoteAgent: 'many-b' })
+          .post()
+          .then(
+            () => 'resolved',
+            (error: NixlError) => error.code,
+          ),
+      );
+      initiator.close();
+      target.close();
+      // The poll thread may finish some before close(); the rest are cancelled, none hangs.
+      const outcomes = await Promise.all(pending);
+      expect(outcomes.every((outcome) => ['resolved', 'NIXL_ERR_CANCELED'].includes(outcome))).toBe(
+        true,
+      );
+      [...sources, ...sinks].forEach((buffer) => buffer.free());
     });
 
     it('refuses to load an agent’s own metadata', async () => {
@@ -630,9 +678,11 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       using buffer = allocate(4096);
       const file = dataFile('close-inflight.bin', 4096);
       agent.register([buffer, file]);
-      const posted = agent.createTransfer('WRITE', buffer, file).post();
-      agent.close();
-      const error = await rejection(posted);
+      const error = await withStandin('NIXL_STANDIN_HOLD', async () => {
+        const posted = agent.createTransfer('WRITE', buffer, file).post();
+        agent.close();
+        return rejection(posted);
+      });
       expect(error).toBeInstanceOf(NixlError);
       expect(error).toMatchObject({ code: 'NIXL_ERR_CANCELED' });
       await file.close();
