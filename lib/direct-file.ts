@@ -6,12 +6,17 @@
  */
 import path from 'node:path';
 
-import { native, type NativeFileFacts, type NativeHandle, type NativeIoSegment } from './binding.js';
 import {
-  awaitNative,
+  native,
+  type NativeFileFacts,
+  type NativeHandle,
+  type NativeIoSegment,
+} from './binding.js';
+import {
   callNative,
   checkOptionKeys,
   DisposedError,
+  fromNative,
   InvalidArgumentError,
   invalidArgument,
 } from './errors.js';
@@ -114,6 +119,7 @@ export interface WriteFileOptions {
 }
 
 const fallbackWarned = new Set<string>();
+const noOptions: IoOptions = Object.freeze({});
 
 /**
  * An open file. Positional reads and writes run on the I/O engine and may overlap freely; each
@@ -139,7 +145,8 @@ export class DirectFile implements AsyncDisposable {
   #handle: NativeHandle;
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  #inFlight = 0;
+  #idle: (() => void) | undefined;
   readonly #closeHooks = new Set<() => void>();
 
   /** @internal Use {@link openFile} or {@link createTempFile}. */
@@ -183,7 +190,7 @@ export class DirectFile implements AsyncDisposable {
    * const buffer = allocate(1 << 20);
    * const got = await file.read(buffer, 0);
    */
-  async read(buffer: IoBuffer, offset: number, options: IoOptions = {}): Promise<number> {
+  async read(buffer: IoBuffer, offset: number, options: IoOptions = noOptions): Promise<number> {
     const counts = await this.#run('read', [segmentOf(buffer, offset, options, 'read()')]);
     return counts[0]!;
   }
@@ -195,7 +202,7 @@ export class DirectFile implements AsyncDisposable {
    * @throws as {@link DirectFile.read}, with SystemError from pwrite (ENOSPC, EBADF when not
    *   opened for writing).
    */
-  async write(buffer: IoBuffer, offset: number, options: IoOptions = {}): Promise<number> {
+  async write(buffer: IoBuffer, offset: number, options: IoOptions = noOptions): Promise<number> {
     const segment = segmentOf(buffer, offset, options, 'write()');
     const truncateTo = segment.tail ? segment.offset + segment.length : undefined;
     const counts = await this.#run('write', [segment], truncateTo);
@@ -316,7 +323,7 @@ export class DirectFile implements AsyncDisposable {
   close(): Promise<void> {
     this.#closed = true;
     this.#closing ??= (async () => {
-      await Promise.allSettled([...this.#inFlight]);
+      if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
       for (const hook of [...this.#closeHooks]) hook();
       this.#closeHooks.clear();
       callNative(() => native().fileClose(this.#handle));
@@ -342,26 +349,32 @@ export class DirectFile implements AsyncDisposable {
     }
   }
 
-  async #run(
+  #run(
     kind: 'read' | 'write',
     segments: NativeIoSegment[],
     truncateTo?: number,
   ): Promise<number[]> {
-    this.#checkOpen();
-    return this.#track(awaitNative(() => native().fileIo(this.#handle, kind, segments, truncateTo)));
+    return this.#settle(() => native().fileIo(this.#handle, kind, segments, truncateTo));
   }
 
-  async #command<T>(start: () => Promise<T>): Promise<T> {
-    this.#checkOpen();
-    return this.#track(awaitNative(start));
+  #command<T>(start: () => Promise<T>): Promise<T> {
+    return this.#settle(start);
   }
 
-  async #track<T>(operation: Promise<T>): Promise<T> {
-    this.#inFlight.add(operation);
+  // One async frame per operation: this is the hot path of small reads.
+  async #settle<T>(start: () => Promise<T>): Promise<T> {
+    this.#checkOpen();
+    const callSite = new Error();
+    this.#inFlight++;
     try {
-      return await operation;
+      return await start();
+    } catch (failure) {
+      throw fromNative(failure, callSite);
     } finally {
-      this.#inFlight.delete(operation);
+      if (--this.#inFlight === 0 && this.#idle) {
+        this.#idle();
+        this.#idle = undefined;
+      }
     }
   }
 }
@@ -564,7 +577,7 @@ function segmentOf(
   if (typeof options !== 'object' || options === null) {
     throw invalidArgument(`${label}options`, 'an object', options);
   }
-  checkOptionKeys(options, ['bufferOffset', 'length', 'tail'], where);
+  if (options !== noOptions) checkOptionKeys(options, ['bufferOffset', 'length', 'tail'], where);
   checkCount(`${label}offset`, offset);
   const size = byteLengthOf(buffer, name === undefined ? 'buffer' : `${name}.buffer`);
   const { bufferOffset = 0, tail = false } = options;

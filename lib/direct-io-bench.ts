@@ -15,6 +15,7 @@ import { openFile } from './direct-file.js';
 import { checkOptionKeys, invalidArgument } from './errors.js';
 import { allocate, type HostBuffer } from './host-buffer.js';
 import { ioSettings } from './io-engine.js';
+import { formatSize } from './size.js';
 
 const run = promisify(execFile);
 
@@ -148,10 +149,11 @@ export async function runDirectIoBenchmark(
   };
 
   // lay out the file once, with real data
-  progress(`writing the ${fileSize >> 20} MiB test file`);
-  const environment = await describeEnvironment(filePath, fileSize);
-  step++;
+  progress(`writing the ${formatSize(fileSize)} test file`);
+  let environment: DirectIoBenchmarkReport['environment'] = {};
   try {
+    environment = await describeEnvironment(filePath, fileSize);
+    step++;
     for (const kind of ['write', 'read'] as const) {
       if (!cases.includes(kind)) continue;
       for (const blockSize of blockSizes) {

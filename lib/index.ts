@@ -10,5 +10,30 @@ export {
   type HugePagesMode,
   type HugePagesObtained,
 } from './host-buffer.js';
+export {
+  openFile,
+  createTempFile,
+  readFile,
+  writeFile,
+  DirectFile,
+  type DirectMode,
+  type DirectAlignment,
+  type IoBuffer,
+  type IoOptions,
+  type BatchOperation,
+  type OpenFileOptions,
+  type TempFileOptions,
+  type ReadFileOptions,
+  type WriteFileOptions,
+} from './direct-file.js';
+export { configureIo, ioSettings, type IoEngineSettings } from './io-engine.js';
+export {
+  runDirectIoBenchmark,
+  type DirectIoBenchmarkOptions,
+  type DirectIoBenchmarkRow,
+  type DirectIoBenchmarkComparison,
+  type DirectIoBenchmarkReport,
+  type DirectIoBenchmarkProgress,
+} from './direct-io-bench.js';
 export * from './cuda/index.js';
 export * from './nixl/index.js';

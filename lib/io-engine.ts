@@ -38,7 +38,11 @@ export function ensureIoEngine(): void {
     threads: readIntegerEnv('DYNAMO_MEMORY_IO_THREADS', defaultIoThreads),
     taskSize: readSizeEnv('DYNAMO_MEMORY_IO_TASK_SIZE', defaultIoTaskSize),
   };
-  validate(settings, 'environment variable DYNAMO_MEMORY_IO_THREADS', 'environment variable DYNAMO_MEMORY_IO_TASK_SIZE');
+  validate(
+    settings,
+    'environment variable DYNAMO_MEMORY_IO_THREADS',
+    'environment variable DYNAMO_MEMORY_IO_TASK_SIZE',
+  );
   callNative(() => native().ioConfigure(settings));
   configured = true;
 }

@@ -5,7 +5,9 @@
 #include "core/direct_file.hpp"
 
 #include <napi.h>
+#include <uv.h>
 
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -48,51 +50,88 @@ struct Operation {
 };
 
 /// Per-environment queue of finished operations (workers and the main thread each get one).
+///
+/// Pool threads wake the loop with a uv_async_t rather than a thread-safe function: libuv
+/// coalesces wake-ups into one callback per loop turn, while a thread-safe function keeps
+/// dispatching calls queued during its own dispatch, so a deep queue of fast reads whose
+/// continuations start new reads would hold the loop for hundreds of milliseconds and starve
+/// timers.
 class Completions {
  public:
   explicit Completions(Napi::Env env) : _env(env) {}
 
-  void start(Napi::Env env) {
-    _tsfn = Napi::ThreadSafeFunction::New(
-        env, Napi::Function(), "dynamo-memory:io", 0, 1, [](Napi::Env) {});
-    _tsfn.Unref(env);
+  void start() {
+    uv_loop_t* loop = nullptr;
+    if (napi_get_uv_event_loop(_env, &loop) != napi_ok || loop == nullptr) {
+      throw Error(ErrorKind::kInvalidArgument, "ERR_DMEM_INTERNAL", "no event loop");
+    }
+    _async = new uv_async_t;
+    _async->data = this;
+    uv_async_init(
+        loop, _async, [](uv_async_t* handle) { static_cast<Completions*>(handle->data)->drain(); });
+    uv_unref(reinterpret_cast<uv_handle_t*>(_async));
+
+    // promise continuations run with an async context, as for any native callback
+    Napi::Object resource = Napi::Object::New(_env);
+    napi_create_reference(_env, resource, 1, &_resource);
+    napi_async_init(_env, resource, Napi::String::New(_env, "dynamo-memory:io"), &_context);
   }
 
   /// JS thread: an operation begins; the loop stays alive until it settles.
   void begin() {
-    if (_in_flight++ == 0) _tsfn.Ref(_env);
+    if (_in_flight++ == 0) uv_ref(reinterpret_cast<uv_handle_t*>(_async));
+    std::lock_guard lock(_mutex);
+    _begun++;
   }
 
   /// Any thread: an operation has finished.
   void post(Operation* operation) {
-    bool first;
-    {
-      std::lock_guard lock(_mutex);
-      if (_closing) return;  // environment gone: the operation is leaked, not touched
-      first = _done.empty();
-      _done.push_back(operation);
-    }
-    if (first) {
-      // Only the drain that empties the queue schedules the next one, so none is lost.
-      _tsfn.NonBlockingCall([this](Napi::Env env, Napi::Function) { drain(env); });
+    std::lock_guard lock(_mutex);
+    bool first = _done.empty();
+    _done.push_back(operation);
+    _finished++;
+    if (_closing) {
+      _all_finished.notify_all();
+    } else if (first) {
+      uv_async_send(_async);
     }
   }
 
+  /// JS thread, at environment teardown (worker exit, process exit). Waits for the pool to
+  /// finish what this environment started: the isolate frees its ArrayBuffers next, and a
+  /// read must not land in freed memory. The promises are never settled; holds and references
+  /// are dropped.
   void close() {
+    std::vector<Operation*> abandoned;
     {
-      std::lock_guard lock(_mutex);
+      std::unique_lock lock(_mutex);
       _closing = true;
+      _all_finished.wait(lock, [&] { return _finished == _begun; });
+      abandoned.swap(_done);
     }
-    _tsfn.Release();
+    for (Operation* operation : abandoned) {
+      std::unique_ptr<Operation> owned(operation);
+      operation->holds.clear();
+      for (napi_ref ref : operation->array_buffers) napi_delete_reference(_env, ref);
+    }
+    uv_close(reinterpret_cast<uv_handle_t*>(_async),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_async_t*>(handle); });
+    napi_async_destroy(_env, _context);
+    napi_delete_reference(_env, _resource);
   }
 
  private:
-  void drain(Napi::Env env);
+  void drain();
 
   Napi::Env _env;
-  Napi::ThreadSafeFunction _tsfn;
+  uv_async_t* _async = nullptr;
+  napi_ref _resource = nullptr;
+  napi_async_context _context = nullptr;
   std::mutex _mutex;
-  std::vector<Operation*> _done;
+  std::condition_variable _all_finished;
+  std::vector<Operation*> _done;  // guarded by _mutex, as are the three below
+  std::uint64_t _begun = 0;
+  std::uint64_t _finished = 0;
   bool _closing = false;
   int _in_flight = 0;  // JS thread only
 };
@@ -108,7 +147,7 @@ std::shared_ptr<Completions> completions_for(Napi::Env env) {
   auto& map = completions_by_env();
   if (auto found = map.find(env); found != map.end()) return found->second;
   auto created = std::make_shared<Completions>(env);
-  created->start(env);
+  created->start();
   map.emplace(env, created);
   napi_env raw = env;
   env.AddCleanupHook([raw] {
@@ -153,18 +192,24 @@ void settle(Napi::Env env, Operation& operation) {
   napi_resolve_deferred(env, operation.deferred, result);
 }
 
-void Completions::drain(Napi::Env env) {
+void Completions::drain() {
   std::vector<Operation*> batch;
   {
     std::lock_guard lock(_mutex);
     batch.swap(_done);
   }
-  Napi::HandleScope scope(env);
+  Napi::HandleScope handles(_env);
+  napi_value resource;
+  napi_get_reference_value(_env, _resource, &resource);
+  napi_callback_scope scope;
+  napi_open_callback_scope(_env, resource, _context, &scope);
   for (Operation* operation : batch) {
     std::unique_ptr<Operation> owned(operation);
-    settle(env, *operation);
-    if (--_in_flight == 0) _tsfn.Unref(env);
+    settle(_env, *operation);
+    if (--_in_flight == 0) uv_unref(reinterpret_cast<uv_handle_t*>(_async));
   }
+  // closing the scope runs the continuations of the promises just settled
+  napi_close_callback_scope(_env, scope);
 }
 
 // --- argument readers -------------------------------------------------------------------------

@@ -18,12 +18,17 @@ void IoJob::start(std::function<void(IoJob&)> on_complete) {
   std::size_t grid = std::max({rules.memory, rules.offset, rules.read()});
   std::size_t task_size = (settings.task_size + grid - 1) / grid * grid;
 
-  // cut large segments into task-sized pieces; small ones stay whole
+  // cut large segments into task-sized pieces; small ones stay whole; a tail segment's last
+  // partial unit becomes a piece of its own
+  std::size_t unit = _kind == IoKind::kRead ? rules.read() : rules.offset;
   for (std::size_t index = 0; index < _segments.size(); index++) {
     const IoSegment& segment = _segments[index];
-    std::size_t step = segment.tail ? segment.length : task_size;
-    for (std::size_t at = 0; at < segment.length; at += step) {
-      _pieces.push_back(Piece{index, at, std::min(step, segment.length - at)});
+    std::size_t whole = segment.tail ? segment.length / unit * unit : segment.length;
+    for (std::size_t at = 0; at < whole; at += task_size) {
+      _pieces.push_back(Piece{index, at, std::min(task_size, whole - at)});
+    }
+    if (whole < segment.length) {
+      _pieces.push_back(Piece{index, whole, segment.length - whole, true});
     }
   }
   _transferred.assign(_segments.size(), 0);
@@ -71,10 +76,10 @@ void IoJob::run_task(const Task& task) noexcept {
     std::uint64_t offset = segment.offset + piece.offset_in_segment;
     try {
       if (_kind == IoKind::kRead) {
-        piece.done = segment.tail ? _file->read_tail(data, piece.length, offset)
-                                  : _file->pread_full(data, piece.length, offset);
+        piece.done = piece.tail ? _file->read_tail(data, piece.length, offset)
+                                : _file->pread_full(data, piece.length, offset);
       } else {
-        if (segment.tail) {
+        if (piece.tail) {
           _file->write_tail(data, piece.length, offset);
         } else {
           _file->pwrite_full(data, piece.length, offset);

@@ -23,8 +23,8 @@ struct IoSegment {
   std::uint8_t* data = nullptr;
   std::size_t length = 0;
   std::uint64_t offset = 0;
-  /// Length may break the alignment rules: the last partial block goes through a bounce block
-  /// (whole-file helpers only). Address and offset must still be aligned.
+  /// Length may break the alignment rules: the aligned part runs as usual and only the last
+  /// partial unit goes through a bounce block. Address and offset must still be aligned.
   bool tail = false;
 };
 
@@ -58,6 +58,7 @@ class IoJob : public std::enable_shared_from_this<IoJob> {
     std::size_t segment;
     std::size_t offset_in_segment;
     std::size_t length;
+    bool tail = false;  // the last partial unit of a tail segment: goes through a bounce block
     std::size_t done = 0;
   };
 
