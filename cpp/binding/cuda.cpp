@@ -437,8 +437,14 @@ Napi::Value PinnedFree(const Napi::CallbackInfo& info) {
     if (resource->released()) return Napi::Boolean::New(info.Env(), false);
     if (resource->peek() == nullptr) return Napi::Boolean::New(info.Env(), false);
     // Refuse while busy before detaching, so a refused free leaves the views intact.
-    resource->acquire("the pinned buffer");
-    resource->drop();
+    if (int holds = resource->holds(); holds > 0) {
+      Error error(ErrorKind::kBusy,
+                  "ERR_DMEM_BUFFER_BUSY",
+                  "the pinned buffer cannot be freed while " + std::to_string(holds) +
+                      " operation(s) use it; await them first");
+      error.details["holds"] = std::to_string(holds);
+      throw error;
+    }
     detach_views(info.Env(), env_state(info), resource.get());
     return Napi::Boolean::New(info.Env(), resource->release_now("the pinned buffer"));
   });

@@ -9,7 +9,6 @@ import { HostBuffer, nativeHandleOf } from '../host-buffer.js';
 
 import { DeviceBuffer, deviceHandleOf } from './device-buffer.js';
 import { PinnedHostBuffer } from './pinned.js';
-import { requireCuda } from './status.js';
 
 /** Host memory a copy can use: a HostBuffer (pinned or not) or a PinnedHostBuffer. */
 export type HostMemory = HostBuffer | PinnedHostBuffer;
@@ -91,8 +90,7 @@ async function copy(
   checkBounds('source', source.size, sourceOffset, length);
   checkBounds('destination', destination.size, destinationOffset, length);
 
-  // copy on a worker thread
-  requireCuda();
+  // copy on a worker thread (the binding refuses a fork child or a driver gone since)
   await awaitNative(() =>
     native().cudaCopy(
       kind,

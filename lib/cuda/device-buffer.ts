@@ -80,8 +80,10 @@ export class DeviceBuffer implements Disposable {
 
   /** @internal */
   static handleOf(buffer: DeviceBuffer): NativeHandle {
+    // A buffer released by releaseCuda() still has its handle: the binding refuses it with the
+    // same DisposedError, which saves a native call on every copy.
     const handle = buffer.#handle;
-    if (handle === undefined || native().cudaHandleState(handle).released) {
+    if (handle === undefined) {
       throw new DisposedError(
         'ERR_DMEM_DEVICE_BUFFER_FREED',
         'The device buffer was already freed',
@@ -90,9 +92,20 @@ export class DeviceBuffer implements Disposable {
     return handle;
   }
 
+  /** @internal The handle, also checking that releaseCuda() did not release the memory. */
+  static liveHandleOf(buffer: DeviceBuffer): NativeHandle {
+    if (buffer.freed) {
+      throw new DisposedError(
+        'ERR_DMEM_DEVICE_BUFFER_FREED',
+        'The device buffer was already freed',
+      );
+    }
+    return DeviceBuffer.handleOf(buffer);
+  }
+
   /** @internal */
   static addFreeHook(buffer: DeviceBuffer, hook: () => void): () => void {
-    DeviceBuffer.handleOf(buffer);
+    DeviceBuffer.liveHandleOf(buffer);
     buffer.#freeHooks.add(hook);
     return () => buffer.#freeHooks.delete(hook);
   }
@@ -159,7 +172,7 @@ export interface DeviceAllocationInfo {
  * @throws {DisposedError} `ERR_DMEM_DEVICE_BUFFER_FREED` once freed.
  */
 export function deviceAllocationOf(buffer: DeviceBuffer): DeviceAllocationInfo {
-  DeviceBuffer.handleOf(buffer);
+  DeviceBuffer.liveHandleOf(buffer);
   return { address: buffer.address, size: buffer.size, device: buffer.device };
 }
 

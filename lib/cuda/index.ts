@@ -16,3 +16,5 @@ export type { AllocatePinnedOptions, PinOptions, WriteCombinedMode } from './pin
 export { copyDeviceToDevice, copyFromDevice, copyToDevice } from './copy.js';
 export type { CopyOptions, HostMemory } from './copy.js';
 export { releaseCuda } from './teardown.js';
+export { loadFileToDevice } from './load.js';
+export type { LoadFileOptions, LoadFileResult } from './load.js';

@@ -185,8 +185,10 @@ export class PinnedHostBuffer implements Disposable {
 
   /** @internal */
   static handleOf(buffer: PinnedHostBuffer): NativeHandle {
+    // A buffer released by releaseCuda() still has its handle: the binding refuses it with the
+    // same DisposedError, which saves a native call on every copy.
     const handle = buffer.#handle;
-    if (handle === undefined || native().cudaHandleState(handle).released) {
+    if (handle === undefined) {
       throw new DisposedError('ERR_DMEM_BUFFER_FREED', 'The pinned buffer was already freed');
     }
     return handle;

@@ -2,7 +2,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 
 import { native } from '../../lib/binding.js';
 import {
+  allocate,
   allocateDevice,
+  copyToDevice,
   cudaDevices,
   CudaError,
   DeviceBuffer,
@@ -191,5 +193,17 @@ describe('releaseCuda()', () => {
     expect(buffers.every((buffer) => buffer.freed)).toBe(true);
     expect(owners(0) + owners(1)).toBe(0);
     for (const buffer of buffers) buffer.free();
+  });
+
+  it('makes released buffers refuse NIXL and copies with DisposedError', async () => {
+    const buffer = allocateDevice(4096);
+    const host = allocate(4096);
+    releaseCuda();
+    expect(() => deviceAllocationOf(buffer)).toThrow(DisposedError);
+    await expect(copyToDevice(buffer, host)).rejects.toMatchObject({
+      name: 'DisposedError',
+      code: 'ERR_DMEM_DEVICE_BUFFER_FREED',
+    });
+    host.free();
   });
 });

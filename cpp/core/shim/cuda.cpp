@@ -83,7 +83,6 @@ bool resolve_all(void* library, LoadResult& result) {
       resolve(library, "cuDevicePrimaryCtxRetain", api.cuDevicePrimaryCtxRetain, result) &&
       resolve(library, "cuDevicePrimaryCtxRelease_v2", api.cuDevicePrimaryCtxRelease, result) &&
       resolve(library, "cuCtxSetCurrent", api.cuCtxSetCurrent, result) &&
-      resolve(library, "cuCtxGetCurrent", api.cuCtxGetCurrent, result) &&
       resolve(library, "cuMemGetInfo_v2", api.cuMemGetInfo, result) &&
       resolve(library, "cuMemAlloc_v2", api.cuMemAlloc, result) &&
       resolve(library, "cuMemFree_v2", api.cuMemFree, result) &&
@@ -94,11 +93,6 @@ bool resolve_all(void* library, LoadResult& result) {
       resolve(library, "cuMemcpyHtoD_v2", api.cuMemcpyHtoD, result) &&
       resolve(library, "cuMemcpyDtoH_v2", api.cuMemcpyDtoH, result) &&
       resolve(library, "cuMemcpyDtoD_v2", api.cuMemcpyDtoD, result) &&
-      resolve(library, "cuMemcpyHtoDAsync_v2", api.cuMemcpyHtoDAsync, result) &&
-      resolve(library, "cuMemcpyDtoHAsync_v2", api.cuMemcpyDtoHAsync, result) &&
-      resolve(library, "cuStreamCreate", api.cuStreamCreate, result) &&
-      resolve(library, "cuStreamSynchronize", api.cuStreamSynchronize, result) &&
-      resolve(library, "cuStreamDestroy_v2", api.cuStreamDestroy, result) &&
       resolve(library, "cuPointerGetAttribute", api.cuPointerGetAttribute, result);
   if (!ok) return false;
 

@@ -14,7 +14,6 @@ using CUresult = int;
 using CUdevice = int;
 using CUdeviceptr = unsigned long long;  // 64-bit builds only, as the driver's own header says
 using CUcontext = struct CUctx_st*;
-using CUstream = struct CUstream_st*;
 struct CUuuid {
   char bytes[16];
 };
@@ -54,8 +53,6 @@ inline constexpr unsigned CU_MEMORYTYPE_HOST = 0x01;
 inline constexpr unsigned CU_MEMORYTYPE_DEVICE = 0x02;
 inline constexpr unsigned CU_MEMORYTYPE_UNIFIED = 0x04;
 
-inline constexpr unsigned CU_STREAM_NON_BLOCKING = 0x1;
-
 /// Function pointers into the loaded driver. Each member is named after the API call it serves;
 /// the comment gives the symbol actually resolved, since the plain names are the oldest ABI.
 struct DriverApi {
@@ -73,7 +70,6 @@ struct DriverApi {
   CUresult (*cuDevicePrimaryCtxRetain)(CUcontext* context, CUdevice device);
   CUresult (*cuDevicePrimaryCtxRelease)(CUdevice device);  // cuDevicePrimaryCtxRelease_v2
   CUresult (*cuCtxSetCurrent)(CUcontext context);
-  CUresult (*cuCtxGetCurrent)(CUcontext* context);
   CUresult (*cuMemGetInfo)(std::size_t* free, std::size_t* total);  // cuMemGetInfo_v2
   CUresult (*cuMemAlloc)(CUdeviceptr* pointer, std::size_t bytes);  // cuMemAlloc_v2
   CUresult (*cuMemFree)(CUdeviceptr pointer);                       // cuMemFree_v2
@@ -92,17 +88,6 @@ struct DriverApi {
   CUresult (*cuMemcpyDtoD)(CUdeviceptr destination,
                            CUdeviceptr source,
                            std::size_t bytes);  // cuMemcpyDtoD_v2
-  CUresult (*cuMemcpyHtoDAsync)(CUdeviceptr destination,
-                                const void* source,
-                                std::size_t bytes,
-                                CUstream stream);  // cuMemcpyHtoDAsync_v2
-  CUresult (*cuMemcpyDtoHAsync)(void* destination,
-                                CUdeviceptr source,
-                                std::size_t bytes,
-                                CUstream stream);  // cuMemcpyDtoHAsync_v2
-  CUresult (*cuStreamCreate)(CUstream* stream, unsigned flags);
-  CUresult (*cuStreamSynchronize)(CUstream stream);
-  CUresult (*cuStreamDestroy)(CUstream stream);  // cuStreamDestroy_v2
   CUresult (*cuPointerGetAttribute)(void* data, int attribute, CUdeviceptr pointer);
 };
 

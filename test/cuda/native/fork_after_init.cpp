@@ -1,6 +1,6 @@
 // Drives the CUDA core without Node through fork() without exec (B15): Node cannot run JS in
 // such a child, so the check that JS relies on is exercised here, on the same core code.
-// Usage: fork_after_init <stand-in library>; prints one JSON line per process.
+// Usage: fork_after_init <stand-in library or -> ; prints one JSON line per process.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -34,7 +34,8 @@ static void report(const char* who) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
-  driver_status(argv[1]);
+  // "-" means the real driver (libcuda.so.1), anything else the stand-in at that path.
+  driver_status(std::string(argv[1]) == "-" ? "" : argv[1]);
   // Live objects in the parent at fork time: the child must neither use nor free them.
   auto context = PrimaryContext::retain(0);
   auto buffer = DeviceAllocation::allocate(context, 4096);

@@ -266,12 +266,6 @@ CUresult cuCtxSetCurrent(Context* context) {
   return OK;
 }
 
-CUresult cuCtxGetCurrent(Context** context) {
-  ENTER();
-  *context = current;
-  return OK;
-}
-
 /* Allocation and registration need a live current context, as with the real driver. */
 static CUresult need_context(void) {
   if (current == NULL || current->refs == 0) {
@@ -438,35 +432,6 @@ CUresult cuMemcpyDtoD_v2(CUdeviceptr destination, CUdeviceptr source, size_t byt
   if (result == OK) result = device_range(destination, bytes);
   if (result == OK) memmove((void*)(uintptr_t)destination, (const void*)(uintptr_t)source, bytes);
   return result;
-}
-
-CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr destination, const void* source, size_t bytes, void* s) {
-  (void)s;
-  return cuMemcpyHtoD_v2(destination, source, bytes);
-}
-
-CUresult cuMemcpyDtoHAsync_v2(void* destination, CUdeviceptr source, size_t bytes, void* s) {
-  (void)s;
-  return cuMemcpyDtoH_v2(destination, source, bytes);
-}
-
-CUresult cuStreamCreate(void** stream, unsigned flags) {
-  ENTER();
-  (void)flags;
-  *stream = (void*)1;
-  return need_context();
-}
-
-CUresult cuStreamSynchronize(void* stream) {
-  ENTER();
-  (void)stream;
-  return OK;
-}
-
-CUresult cuStreamDestroy_v2(void* stream) {
-  ENTER();
-  (void)stream;
-  return OK;
 }
 
 CUresult cuPointerGetAttribute(void* data, int attribute, CUdeviceptr pointer) {
