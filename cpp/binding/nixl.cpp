@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -44,8 +45,33 @@ std::shared_ptr<T> unwrap(const Napi::Value& value, const napi_type_tag& tag, co
   return *value.As<Napi::External<std::shared_ptr<T>>>().Data();
 }
 
+// An agent's External. Its environment's cleanup closes the agent (releasing requests and
+// stopping its poll thread) when a worker ends without close(); the finalizer withdraws that.
+struct AgentHolder {
+  std::shared_ptr<nx::Agent> agent;
+  napi_env env;
+};
+
+void close_at_cleanup(void* data) {
+  static_cast<AgentHolder*>(data)->agent->close();
+}
+
+Napi::Value wrap_agent(Napi::Env env, std::shared_ptr<nx::Agent> agent) {
+  auto* holder = new AgentHolder{std::move(agent), env};
+  napi_add_env_cleanup_hook(env, close_at_cleanup, holder);
+  auto external = Napi::External<AgentHolder>::New(env, holder, [](Napi::Env, AgentHolder* held) {
+    napi_remove_env_cleanup_hook(held->env, close_at_cleanup, held);
+    delete held;
+  });
+  napi_type_tag_object(env, external, &kAgentTag);
+  return external;
+}
+
 std::shared_ptr<nx::Agent> agent_of(const Napi::Value& value) {
-  return unwrap<nx::Agent>(value, kAgentTag, "agent");
+  bool tagged = false;
+  if (value.IsExternal()) napi_check_object_type_tag(value.Env(), value, &kAgentTag, &tagged);
+  if (!tagged) throw bad_argument("expected a NIXL agent handle");
+  return value.As<Napi::External<AgentHolder>>().Data()->agent;
 }
 
 std::string string_of(const Napi::Value& value, const char* name) {
@@ -195,7 +221,7 @@ Napi::Value CreateAgent(const Napi::CallbackInfo& info) {
     config.progress_delay_us = int_of(raw.Get("progressDelayUs"), "progressDelayUs");
     config.listener_delay_us = int_of(raw.Get("listenerDelayUs"), "listenerDelayUs");
     config.telemetry = raw.Get("telemetry").ToBoolean();
-    return wrap(info.Env(), nx::Agent::create(name, config), kAgentTag);
+    return wrap_agent(info.Env(), nx::Agent::create(name, config));
   });
 }
 
@@ -342,29 +368,50 @@ Napi::Value MakeXfer(const Napi::CallbackInfo& info) {
 // Everything a post in flight needs on the JS thread when it ends. The request is held here so
 // that it (and its agent) outlive the transfer even if JS drops every reference.
 struct PostBaton {
+  PostBaton(Napi::Env env, std::shared_ptr<nx::XferRequest> posted)
+      : deferred(Napi::Promise::Deferred::New(env)), request(std::move(posted)) {}
+
   Napi::Promise::Deferred deferred;
   Napi::ThreadSafeFunction tsfn;
   std::shared_ptr<nx::XferRequest> request;
   std::exception_ptr failure;
+  // The TSFN is freed with its environment (a worker that exits with a transfer in flight);
+  // its finalizer sets `gone`, and the poll thread never calls it after that.
+  std::mutex mutex;
+  bool gone = false;
 };
 
 Napi::Value Post(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     auto request = unwrap<nx::XferRequest>(info[0], kXferTag, "transfer request");
-    auto baton = std::make_shared<PostBaton>(
-        PostBaton{Napi::Promise::Deferred::New(env), Napi::ThreadSafeFunction(), request, nullptr});
-    baton->tsfn = Napi::ThreadSafeFunction::New(
-        env, Napi::Function::New(env, [](const Napi::CallbackInfo&) {}), "nixl-transfer", 0, 1);
+    auto baton = std::make_shared<PostBaton>(env, request);
+    baton->tsfn =
+        Napi::ThreadSafeFunction::New(env,
+                                      Napi::Function::New(env, [](const Napi::CallbackInfo&) {}),
+                                      "nixl-transfer",
+                                      0,
+                                      1,
+                                      [baton](Napi::Env) {
+                                        std::lock_guard<std::mutex> lock(baton->mutex);
+                                        baton->gone = true;
+                                      });
 
     nx::XferRequest::Completion done = [baton](std::exception_ptr failure) {
       baton->failure = failure;
       // Runs on the poll thread: only queue the settlement for the JS thread.
+      std::lock_guard<std::mutex> lock(baton->mutex);
+      if (baton->gone) return;
       baton->tsfn.NonBlockingCall([baton](Napi::Env env, Napi::Function) {
-        if (baton->failure) {
-          baton->deferred.Reject(to_js_error(env, baton->failure).Value());
-        } else {
-          baton->deferred.Resolve(env.Undefined());
+        // While a worker's environment is torn down, JS can no longer run and settling the
+        // promise throws; nobody is left to see it, so that is dropped.
+        try {
+          if (baton->failure) {
+            baton->deferred.Reject(to_js_error(env, baton->failure).Value());
+          } else {
+            baton->deferred.Resolve(env.Undefined());
+          }
+        } catch (const Napi::Error&) {
         }
         baton->request.reset();
         baton->tsfn.Release();
