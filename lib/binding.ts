@@ -61,6 +61,7 @@ export interface NativeBinding {
   probeAlignment(fd: number): NativeAlignment;
   // --- CUDA (cpp/binding/cuda.cpp) ---
   // --- NIXL (cpp/binding/nixl.cpp) ---
+  // declared next to their callers, in lib/nixl/native.ts
 }
 
 /** O_DIRECT rules of a file as the addon reports them. */

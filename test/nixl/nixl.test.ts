@@ -36,10 +36,25 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
+// Which POSIX I/O engines exist depends on how NIXL was built; io_uring is often blocked by
+// seccomp. DYNAMO_MEMORY_TEST_NIXL_POSIX_ENGINE picks one; otherwise the first that starts wins.
+const engines = process.env.DYNAMO_MEMORY_TEST_NIXL_POSIX_ENGINE
+  ? [process.env.DYNAMO_MEMORY_TEST_NIXL_POSIX_ENGINE as 'aio' | 'uring' | 'posix_aio']
+  : (['posix_aio', 'aio', 'uring'] as const);
+
 function posixAgent(): NixlAgent {
   const agent = NixlAgent.create(`dmem-test-${process.pid}-${++agents}`);
-  agent.createBackend('POSIX', { engine: 'posix_aio' });
-  return agent;
+  let failure: unknown;
+  for (const engine of engines) {
+    try {
+      agent.createBackend('POSIX', { engine });
+      return agent;
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  agent.close();
+  throw failure;
 }
 
 function filled(size: number, seed: number): HostBuffer {
