@@ -314,6 +314,38 @@ Napi::Value InvalidateRemote(const Napi::CallbackInfo& info) {
   });
 }
 
+// Returns [[sender, [Buffer, ...]], ...] in NIXL's order.
+Napi::Value Notifications(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    auto received = agent_of(info[0])->notifications();
+    Napi::Array out = Napi::Array::New(env, received.size());
+    for (size_t i = 0; i < received.size(); ++i) {
+      Napi::Array messages = Napi::Array::New(env, received[i].second.size());
+      for (size_t j = 0; j < received[i].second.size(); ++j) {
+        const std::string& message = received[i].second[j];
+        messages.Set(j, Napi::Buffer<char>::Copy(env, message.data(), message.size()));
+      }
+      Napi::Array entry = Napi::Array::New(env, 2);
+      entry.Set(0u, received[i].first);
+      entry.Set(1u, messages);
+      out.Set(i, entry);
+    }
+    return out;
+  });
+}
+
+// (agent, remoteAgent, message, backend)
+Napi::Value SendNotification(const Napi::CallbackInfo& info) {
+  return guard(info.Env(), [&]() -> Napi::Value {
+    auto message = notification_of(info[2]);
+    if (!message) throw bad_argument("message must be a Uint8Array");
+    agent_of(info[0])->send_notification(
+        string_of(info[1], "remoteAgent"), *message, string_of(info[3], "backend"));
+    return info.Env().Undefined();
+  });
+}
+
 // (agent, op, localType, localDescs, remoteType, remoteDescs, remoteAgent, backend, notif)
 Napi::Value CreateXfer(const Napi::CallbackInfo& info) {
   return guard(info.Env(), [&]() -> Napi::Value {
@@ -462,6 +494,8 @@ void init(Napi::Env env, Napi::Object exports) {
   exports.Set("nixlLocalMetadata", Napi::Function::New(env, LocalMetadata));
   exports.Set("nixlLoadRemoteMetadata", Napi::Function::New(env, LoadRemoteMetadata));
   exports.Set("nixlInvalidateRemote", Napi::Function::New(env, InvalidateRemote));
+  exports.Set("nixlNotifications", Napi::Function::New(env, Notifications));
+  exports.Set("nixlSendNotification", Napi::Function::New(env, SendNotification));
   exports.Set("nixlCreateXfer", Napi::Function::New(env, CreateXfer));
   exports.Set("nixlPrepare", Napi::Function::New(env, Prepare));
   exports.Set("nixlReleasePrepared", Napi::Function::New(env, ReleasePrepared));

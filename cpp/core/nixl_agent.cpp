@@ -65,6 +65,16 @@ struct XferList {
   XferList& operator=(const XferList&) = delete;
 };
 
+struct NotifMap {
+  capi_notif_map handle = nullptr;
+  NotifMap() { check(api().create_notif_map(&handle), "nixl_capi_create_notif_map"); }
+  ~NotifMap() {
+    if (handle != nullptr) api().destroy_notif_map(handle);
+  }
+  NotifMap(const NotifMap&) = delete;
+  NotifMap& operator=(const NotifMap&) = delete;
+};
+
 struct MemList {
   capi_mem_list handle = nullptr;
   ~MemList() {
@@ -386,6 +396,48 @@ void Agent::invalidate_remote(const std::string& agent) {
   std::lock_guard<std::mutex> lock(_mutex);
   ensure_open();
   check(api().invalidate_remote_md(_handle, agent.c_str()), "nixl_capi_invalidate_remote_md");
+}
+
+std::vector<std::pair<std::string, std::vector<std::string>>> Agent::notifications() {
+  std::lock_guard<std::mutex> lock(_mutex);
+  ensure_open();
+  NotifMap map;
+  check(api().get_notifs(_handle, map.handle, nullptr), "nixl_capi_get_notifs");
+
+  std::vector<std::pair<std::string, std::vector<std::string>>> out;
+  std::size_t agents = 0;
+  check(api().notif_map_size(map.handle, &agents), "nixl_capi_notif_map_size");
+  for (std::size_t i = 0; i < agents; ++i) {
+    const char* sender = nullptr;
+    check(api().notif_map_get_agent_at(map.handle, i, &sender), "nixl_capi_notif_map_get_agent_at");
+    std::size_t count = 0;
+    check(api().notif_map_get_notifs_size(map.handle, sender, &count),
+          "nixl_capi_notif_map_get_notifs_size");
+    std::vector<std::string> messages;
+    for (std::size_t j = 0; j < count; ++j) {
+      const void* data = nullptr;
+      std::size_t length = 0;
+      check(api().notif_map_get_notif(map.handle, sender, j, &data, &length),
+            "nixl_capi_notif_map_get_notif");
+      messages.emplace_back(static_cast<const char*>(data), length);
+    }
+    out.emplace_back(sender, std::move(messages));
+  }
+  return out;
+}
+
+void Agent::send_notification(const std::string& agent,
+                              const std::string& message,
+                              const std::string& backend) {
+  std::lock_guard<std::mutex> lock(_mutex);
+  ensure_open();
+  OptArgs args;
+  if (!backend.empty()) {
+    check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
+          "nixl_capi_opt_args_add_backend");
+  }
+  check(api().gen_notif(_handle, agent.c_str(), message.data(), message.size(), args.handle),
+        "nixl_capi_gen_notif");
 }
 
 void Agent::track(const std::shared_ptr<XferRequest>& request) {

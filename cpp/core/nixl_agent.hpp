@@ -146,6 +146,14 @@ class Agent : public std::enable_shared_from_this<Agent> {
   /// Forgets a peer's metadata (and disconnects).
   void invalidate_remote(const std::string& agent);
 
+  /// Notifications received since the last call, grouped by sender. Also progresses UCX.
+  /// @throws Error kNixl NIXL_ERR_BACKEND when no backend of the agent supports notifications.
+  std::vector<std::pair<std::string, std::vector<std::string>>> notifications();
+  /// Sends a standalone notification to `agent` (a loaded peer, or this agent's own name).
+  void send_notification(const std::string& agent,
+                         const std::string& message,
+                         const std::string& backend);
+
   /// Creates a transfer request between a local list and a list on `remote_agent` (this agent's
   /// own name for local targets such as files). `backend` empty lets NIXL choose.
   std::shared_ptr<XferRequest> create_xfer(XferOp op,

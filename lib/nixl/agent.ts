@@ -258,6 +258,40 @@ export class NixlAgent implements Disposable {
   }
 
   /**
+   * Notifications received since the last call (from transfers that carried one, and from
+   * `sendNotification()`), grouped by sender in arrival order. Polling it also makes UCX progress,
+   * which a target without a progress thread needs.
+   *
+   * @throws {NixlError} `NIXL_ERR_BACKEND` when no backend of the agent supports notifications
+   *   (POSIX, GDS and GDS_MT do not; UCX does).
+   */
+  notifications(): Map<string, Buffer[]> {
+    return new Map(callNative(() => native().nixlNotifications(this.#live())));
+  }
+
+  /**
+   * Sends a standalone notification to a peer whose metadata is loaded (or to this agent).
+   *
+   * @throws {NixlError} `NIXL_ERR_BACKEND` when no backend can deliver it, or the peer is unknown.
+   */
+  sendNotification(
+    remoteAgent: string,
+    message: string | Uint8Array,
+    options: { backend?: string } = {},
+  ): void {
+    if (typeof remoteAgent !== 'string' || remoteAgent === '') {
+      throw invalidArgument('remoteAgent', 'a non-empty string', remoteAgent);
+    }
+    const bytes = typeof message === 'string' ? new TextEncoder().encode(message) : message;
+    if (!(bytes instanceof Uint8Array)) {
+      throw invalidArgument('message', 'a string or Uint8Array', message);
+    }
+    checkOptionKeys(options, ['backend'], 'NixlAgent#sendNotification()');
+    const backend = this.#backendOption(options.backend);
+    callNative(() => native().nixlSendNotification(this.#live(), remoteAgent, bytes, backend));
+  }
+
+  /**
    * Creates a transfer request between local registered memory and a remote side. Element `i`
    * of `local` moves to or from element `i` of `remote`; lengths must match pairwise. The remote
    * side is this agent's own memory (objects or specs: files, loopback) or, for another agent,

@@ -59,6 +59,13 @@ declare module '../binding.js' {
     nixlLocalMetadata(agent: NativeHandle): Buffer;
     nixlLoadRemoteMetadata(agent: NativeHandle, blob: Uint8Array): string;
     nixlInvalidateRemote(agent: NativeHandle, name: string): void;
+    nixlNotifications(agent: NativeHandle): [sender: string, messages: Buffer[]][];
+    nixlSendNotification(
+      agent: NativeHandle,
+      remoteAgent: string,
+      message: Uint8Array,
+      backend: string,
+    ): void;
     nixlCreateXfer(
       agent: NativeHandle,
       op: number,

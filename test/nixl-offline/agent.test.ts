@@ -613,6 +613,51 @@ describe.skipIf(!compiler)('NIXL against the C API stand-in (needs a C++ compile
       [...sources, ...sinks].forEach((buffer) => buffer.free());
     });
 
+    it('delivers a transfer’s notification and standalone ones to the target', async () => {
+      using initiator = NixlAgent.create('notify-a');
+      using target = NixlAgent.create('notify-b');
+      initiator.createBackend('UCX');
+      target.createBackend('UCX');
+      using source = filled(4096, 2);
+      using sink = allocate(4096);
+      using _s = initiator.register(source);
+      using sinkRegistration = target.register(sink);
+      initiator.loadRemoteMetadata(target.localMetadata());
+
+      expect(target.notifications()).toEqual(new Map());
+      await initiator.transfer('WRITE', source, sinkRegistration.descriptors, {
+        remoteAgent: 'notify-b',
+        notification: 'block 7 ready',
+      });
+      initiator.sendNotification('notify-b', new Uint8Array([1, 2, 3]));
+      const received = target.notifications();
+      expect([...received.keys()]).toEqual(['notify-a']);
+      expect(received.get('notify-a')!.map((message) => [...message])).toEqual([
+        [...Buffer.from('block 7 ready')],
+        [1, 2, 3],
+      ]);
+      expect(target.notifications()).toEqual(new Map());
+    });
+
+    it('reports that a POSIX-only agent has no notifications with NIXL_ERR_BACKEND', async () => {
+      using agent = posixAgent();
+      for (const call of [
+        () => agent.notifications(),
+        () => agent.sendNotification(agent.name, 'x'),
+      ]) {
+        const error = thrownBy(call);
+        expect(error).toBeInstanceOf(NixlError);
+        expect(error).toMatchObject({ code: 'NIXL_ERR_BACKEND' });
+      }
+      using buffer = allocate(4096);
+      const file = dataFile('notify-posix.bin', 4096);
+      using _r = agent.register([buffer, file]);
+      expect(
+        thrownBy(() => agent.createTransfer('WRITE', buffer, file, { notification: 'done' })),
+      ).toMatchObject({ code: 'NIXL_ERR_BACKEND', operation: 'nixl_capi_create_xfer_req' });
+      await file.close();
+    });
+
     it('refuses to load an agent’s own metadata', async () => {
       using agent = NixlAgent.create('self-md');
       agent.createBackend('UCX');

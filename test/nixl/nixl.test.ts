@@ -74,7 +74,7 @@ async function move(
   op: 'READ' | 'WRITE',
   local: NixlSegment | NixlSegment[],
   remote: NixlSegment | NixlSegment[],
-  options: { remoteAgent?: string } = {},
+  options: { remoteAgent?: string; notification?: string } = {},
 ): Promise<void> {
   using transfer = agent.createTransfer(op, local, remote, options);
   await transfer.post({ signal: AbortSignal.timeout(timeoutMs) });
@@ -226,6 +226,19 @@ describe.skipIf(!status.usable || !hasUcx)(`NIXL UCX backend (needs NIXL with UC
       remoteAgent: target.name,
     });
     expect(back.buffer.equals(sink.buffer)).toBe(true);
+
+    // The target learns of a transfer through its notification, polled with a bound.
+    await move(initiator, 'WRITE', source, sinkRegistration.descriptors, {
+      remoteAgent: target.name,
+      notification: 'kv-block-ready',
+    });
+    const deadline = Date.now() + timeoutMs;
+    let received: Buffer[] = [];
+    while (received.length === 0 && Date.now() < deadline) {
+      received = target.notifications().get(initiator.name) ?? [];
+      if (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    expect(received.map(String)).toEqual(['kv-block-ready']);
 
     initiator.invalidateRemote(target.name);
     expect(() =>

@@ -71,6 +71,14 @@ const std::vector<EntryPoint>& entry_points() {
       DMEM_NIXL_ENTRY(get_xfer_status),
       DMEM_NIXL_ENTRY(release_xfer_req),
       DMEM_NIXL_ENTRY(destroy_xfer_req),
+      DMEM_NIXL_ENTRY(create_notif_map),
+      DMEM_NIXL_ENTRY(destroy_notif_map),
+      DMEM_NIXL_ENTRY(get_notifs),
+      DMEM_NIXL_ENTRY(notif_map_size),
+      DMEM_NIXL_ENTRY(notif_map_get_agent_at),
+      DMEM_NIXL_ENTRY(notif_map_get_notifs_size),
+      DMEM_NIXL_ENTRY(notif_map_get_notif),
+      DMEM_NIXL_ENTRY(gen_notif),
   };
   return table;
 }

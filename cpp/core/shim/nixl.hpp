@@ -58,6 +58,7 @@ using capi_xfer_dlist = struct nixl_capi_xfer_dlist_s*;
 using capi_dlist_handle = struct nixl_capi_xfer_dlist_handle_s*;
 using capi_reg_dlist = struct nixl_capi_reg_dlist_s*;
 using capi_xfer_req = struct nixl_capi_xfer_req_s*;
+using capi_notif_map = struct nixl_capi_notif_map_s*;
 
 /// The entry points we call, one pointer each. Every one is required: a library that lacks any
 /// of them is reported as a version mismatch naming the first missing symbol.
@@ -123,6 +124,14 @@ struct Api {
   int (*get_xfer_status)(capi_agent, capi_xfer_req);
   int (*release_xfer_req)(capi_agent, capi_xfer_req);
   int (*destroy_xfer_req)(capi_xfer_req);
+  int (*create_notif_map)(capi_notif_map*);
+  int (*destroy_notif_map)(capi_notif_map);
+  int (*get_notifs)(capi_agent, capi_notif_map, capi_opt_args);
+  int (*notif_map_size)(capi_notif_map, std::size_t*);
+  int (*notif_map_get_agent_at)(capi_notif_map, std::size_t, const char**);
+  int (*notif_map_get_notifs_size)(capi_notif_map, const char*, std::size_t*);
+  int (*notif_map_get_notif)(capi_notif_map, const char*, std::size_t, const void**, std::size_t*);
+  int (*gen_notif)(capi_agent, const char*, const void*, std::size_t, capi_opt_args);
 };
 
 // --- loading ----------------------------------------------------------------------------------
