@@ -440,10 +440,13 @@ void Agent::send_notification(const std::string& agent,
         "nixl_capi_gen_notif");
 }
 
-void Agent::track(const std::shared_ptr<XferRequest>& request) {
-  // Forget requests that died on their own, so the list stays as long as what is alive.
+void Agent::reserve_tracking() {
+  // Forget what died on its own, so the lists stay as long as what is alive, and make room
+  // so that recording a new request or list cannot throw once NIXL created it.
   std::erase_if(_requests, [](const auto& weak) { return weak.expired(); });
-  _requests.push_back(request);
+  std::erase_if(_prepared, [](const auto& weak) { return weak.expired(); });
+  _requests.reserve(_requests.size() + 1);
+  _prepared.reserve(_prepared.size() + 1);
 }
 
 std::shared_ptr<XferRequest> Agent::create_xfer(XferOp op,
@@ -454,8 +457,13 @@ std::shared_ptr<XferRequest> Agent::create_xfer(XferOp op,
                                                 const std::string& remote_agent,
                                                 const std::string& backend,
                                                 const std::string* notification) {
+  // NB: declared before the lock, so that a failure destroys it after unlocking (its
+  // destructor takes the lock); everything that can throw happens before NIXL hands out a
+  // request, and nothing after.
+  auto request = std::make_shared<XferRequest>(shared_from_this(), nullptr, local.size());
   std::lock_guard<std::mutex> lock(_mutex);
   ensure_open();
+  reserve_tracking();
   XferList local_list(local_type, local);
   XferList remote_list(remote_type, remote);
   OptArgs args;
@@ -474,8 +482,8 @@ std::shared_ptr<XferRequest> Agent::create_xfer(XferOp op,
                               &raw,
                               args.handle),
         "nixl_capi_create_xfer_req");
-  auto request = std::make_shared<XferRequest>(shared_from_this(), raw, local.size());
-  track(request);
+  request->_request = raw;
+  _requests.push_back(request);
   return request;
 }
 
@@ -483,8 +491,11 @@ std::shared_ptr<PreparedList> Agent::prepare(const std::string& agent,
                                              int mem_type,
                                              const std::vector<Desc>& descs,
                                              const std::string& backend) {
+  // NB: before the lock, as in create_xfer().
+  auto prepared = std::make_shared<PreparedList>(shared_from_this(), nullptr, descs.size());
   std::lock_guard<std::mutex> lock(_mutex);
   ensure_open();
+  reserve_tracking();
   XferList list(mem_type, descs);
   OptArgs args;
   if (!backend.empty()) {
@@ -494,8 +505,7 @@ std::shared_ptr<PreparedList> Agent::prepare(const std::string& agent,
   capi_dlist_handle handle = nullptr;
   check(api().prep_xfer_dlist(_handle, agent.c_str(), list.handle, &handle, args.handle),
         "nixl_capi_prep_xfer_dlist");
-  auto prepared = std::make_shared<PreparedList>(shared_from_this(), handle, descs.size());
-  std::erase_if(_prepared, [](const auto& weak) { return weak.expired(); });
+  prepared->_handle = handle;
   _prepared.push_back(prepared);
   return prepared;
 }
@@ -507,8 +517,11 @@ std::shared_ptr<XferRequest> Agent::make_xfer(XferOp op,
                                               const std::vector<int>& remote_indices,
                                               const std::string& backend,
                                               const std::string* notification) {
+  // NB: before the lock, as in create_xfer().
+  auto request = std::make_shared<XferRequest>(shared_from_this(), nullptr, local_indices.size());
   std::lock_guard<std::mutex> lock(_mutex);
   ensure_open();
+  reserve_tracking();
   if (local._handle == nullptr || remote._handle == nullptr) {
     throw Error(ErrorKind::kDisposed,
                 "ERR_DMEM_NIXL_LIST_RELEASED",
@@ -533,8 +546,8 @@ std::shared_ptr<XferRequest> Agent::make_xfer(XferOp op,
                             &raw,
                             args.handle),
         "nixl_capi_make_xfer_req");
-  auto request = std::make_shared<XferRequest>(shared_from_this(), raw, local_indices.size());
-  track(request);
+  request->_request = raw;
+  _requests.push_back(request);
   return request;
 }
 

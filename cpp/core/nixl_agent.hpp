@@ -198,7 +198,7 @@ class Agent : public std::enable_shared_from_this<Agent> {
   void start_poller();                                         // NB: lock held
   static void poll_loop(std::shared_ptr<Agent> self);
   void release_request_locked(XferRequest& request, std::vector<std::function<void()>>& after);
-  void track(const std::shared_ptr<XferRequest>& request);
+  void reserve_tracking();  // NB: lock held
 
   std::string _name;
   capi_agent _handle;
