@@ -19,7 +19,6 @@ import './kinds.js';
 import { requireNixl } from './loader.js';
 import {
   type NixlDescriptor,
-  type NixlMemType,
   type NixlRegionSpec,
   packDescriptors,
   plainDescriptor,
@@ -34,7 +33,18 @@ import {
   type NixlAgentOptions,
   type NixlBackendParams,
 } from './options.js';
-import { type Holder, type RegionRecord, RegistrationTable } from './registrations.js';
+import { type RegionRecord, RegistrationTable } from './registration-table.js';
+import { NixlRegistration } from './registration.js';
+import {
+  isPlainDescriptor,
+  listOf,
+  matchLengths,
+  oneMemType,
+  opOf,
+  type Segments,
+  type Side,
+  unsupported,
+} from './segments.js';
 import { type AgentLink, type NixlOp, NixlPreparedList, NixlTransfer } from './transfer.js';
 
 /** A backend of an agent, as NIXL reports it once created. */
@@ -77,8 +87,6 @@ export interface NixlTransferOptions {
   /** A notification delivered to the remote agent when the transfer completes (UCX). */
   notification?: string | Uint8Array;
 }
-
-type Segments<T> = T | readonly T[];
 
 const transferKeys = ['remoteAgent', 'backend', 'notification'];
 
@@ -612,150 +620,4 @@ export class NixlAgent implements Disposable {
     });
     return { memType, descs: descs.map(plainDescriptor), records };
   }
-}
-
-/**
- * The handle of one `agent.register()` call. Deregistering it (or disposing it) lets go of its
- * regions; each is deregistered from NIXL, on exactly the backends that registered it, once no
- * other registration or transfer holds it. Idempotent.
- */
-export class NixlRegistration implements Disposable, Holder {
-  /** The agent it belongs to. */
-  readonly agent: NixlAgent;
-  /** One plain descriptor per region, in the order given: share them with peers. */
-  readonly descriptors: readonly NixlDescriptor[];
-  /** The backends each region was registered with. */
-  readonly backends: readonly string[];
-
-  readonly #table: RegistrationTable;
-  readonly #regions: readonly Region[];
-  #records: RegionRecord[] | undefined;
-
-  /** @internal Use `agent.register()`. */
-  constructor(
-    agent: NixlAgent,
-    table: RegistrationTable,
-    regions: readonly Region[],
-    plan: readonly { region: Region; backends: readonly string[] }[],
-  ) {
-    this.agent = agent;
-    this.#table = table;
-    this.#regions = regions;
-    this.descriptors = Object.freeze(regions.map(plainDescriptor));
-    this.backends = Object.freeze([...new Set(plan.flatMap((entry) => entry.backends))]);
-    this.#records = table.acquire(this, plan);
-  }
-
-  /** False once deregistered, or once its memory was freed or its agent closed. */
-  get registered(): boolean {
-    return this.#records !== undefined;
-  }
-
-  /**
-   * @internal Its regions, for use as transfer segments.
-   * @throws {DisposedError} `ERR_DMEM_NIXL_DEREGISTERED` once deregistered: a stale handle never
-   *   moves data.
-   */
-  regions(): readonly Region[] {
-    if (this.#records === undefined) {
-      throw new DisposedError(
-        'ERR_DMEM_NIXL_DEREGISTERED',
-        'The NIXL registration was deregistered (or its memory freed, or its agent closed)',
-      );
-    }
-    return this.#regions;
-  }
-
-  /** @internal Registrations do not move data. */
-  get busy(): boolean {
-    return false;
-  }
-
-  /**
-   * Lets go of the regions. Idempotent: a second call does nothing.
-   *
-   * @throws {NixlError} with NIXL's status name when NIXL refuses a deregistration (the regions
-   *   are forgotten anyway).
-   */
-  deregister(): void {
-    const records = this.#records;
-    if (records === undefined) return;
-    this.#records = undefined;
-    this.agent.forgetRegistration(this);
-    this.#table.release(this, records);
-  }
-
-  /** Same as `deregister()`. */
-  [Symbol.dispose](): void {
-    this.deregister();
-  }
-
-  /** @internal Its memory is going away or its agent closes: forget, let go. */
-  invalidate(): void {
-    try {
-      this.deregister();
-    } catch {
-      // Forgotten already; NIXL treats deregistration as best effort.
-    }
-  }
-}
-
-interface Side {
-  memType: NixlMemType;
-  descs: NixlDescriptor[];
-  records: RegionRecord[];
-}
-
-function listOf<T>(segments: Segments<T>, name: string): readonly T[] {
-  const list = Array.isArray(segments) ? (segments as readonly T[]) : [segments as T];
-  if (list.length === 0) throw invalidArgument(name, 'at least one segment', segments);
-  return list;
-}
-
-function isPlainDescriptor(value: unknown): value is NixlDescriptor {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    'memType' in value &&
-    'addr' in value &&
-    !('memory' in value)
-  );
-}
-
-function oneMemType(descs: readonly NixlDescriptor[], name: string): NixlMemType {
-  const memType = descs[0]!.memType;
-  descs.forEach((desc, i) => {
-    if (desc.memType !== memType) {
-      throw invalidArgument(`${name}[${i}]`, `${memType} memory like ${name}[0]`, desc.memType);
-    }
-  });
-  return memType;
-}
-
-function matchLengths(local: readonly NixlDescriptor[], remote: readonly NixlDescriptor[]): void {
-  if (local.length !== remote.length) {
-    throw invalidArgument('remote', `${local.length} segments like local`, remote.length);
-  }
-  local.forEach((desc, i) => {
-    if (desc.length !== remote[i]!.length) {
-      throw invalidArgument(
-        `remote[${i}].length`,
-        `${desc.length} like local[${i}]`,
-        remote[i]!.length,
-      );
-    }
-  });
-}
-
-function opOf(op: unknown): number {
-  if (op === 'READ') return 0;
-  if (op === 'WRITE') return 1;
-  throw invalidArgument('op', 'READ or WRITE', op);
-}
-
-function unsupported(region: Region, why: string): NixlError {
-  return new NixlError(
-    'ERR_DMEM_NIXL_NO_BACKEND',
-    `Cannot register ${region.kind.name} memory as ${region.memType}: ${why}`,
-  );
 }

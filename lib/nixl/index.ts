@@ -12,13 +12,13 @@ export {
 } from './loader.js';
 export {
   NixlAgent,
-  NixlRegistration,
   type NixlBackendInfo,
   type NixlRegisterOptions,
   type NixlRemoteSegment,
   type NixlSegment,
   type NixlTransferOptions,
 } from './agent.js';
+export { NixlRegistration } from './registration.js';
 export {
   NixlPreparedList,
   NixlTransfer,

@@ -3,7 +3,7 @@ import type { NativeHandle } from '../binding.js';
 import { native } from '../binding.js';
 import { awaitNative, callNative, DisposedError, invalidArgument } from '../errors.js';
 
-import type { Holder, RegionRecord, RegistrationTable } from './registrations.js';
+import type { Holder, RegionRecord, RegistrationTable } from './registration-table.js';
 
 /** Direction of a transfer: READ brings remote data into local memory, WRITE sends it. */
 export type NixlOp = 'READ' | 'WRITE';

@@ -18,7 +18,8 @@ import {
   NixlError,
 } from '../../lib/errors.js';
 import { allocate, type HostBuffer, nativeHandleOf } from '../../lib/host-buffer.js';
-import { NixlAgent, NixlRegistration } from '../../lib/nixl/agent.js';
+import { NixlAgent } from '../../lib/nixl/agent.js';
+import type { NixlRegistration } from '../../lib/nixl/registration.js';
 import { nixlStatus } from '../../lib/nixl/loader.js';
 import { repoRoot } from '../support/child.js';
 

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 
 import { BusyError, NixlError } from '../../lib/errors.js';
 import { addMemoryKind, type Region, resolveRegion } from '../../lib/nixl/memory.js';
-import { type Holder, RegistrationTable } from '../../lib/nixl/registrations.js';
+import { type Holder, RegistrationTable } from '../../lib/nixl/registration-table.js';
 
 import { StandinDeviceBuffer, StandinFile, standinKinds } from './kinds.js';
 
