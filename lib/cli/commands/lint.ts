@@ -5,7 +5,6 @@
  */
 import { Option } from 'commander';
 
-import { invalidArgument } from '../../errors.js';
 import { lint } from '../../security/lint.js';
 import { type ReportFormat, renderReport, reportFormats } from '../../security/render.js';
 import {
@@ -15,7 +14,7 @@ import {
   reportExitCode,
 } from '../../security/report.js';
 import { parseSuppressions } from '../../security/suppress.js';
-import { parseSize } from '../../size.js';
+import { sizeOption } from '../file-checks.js';
 import type { DefineCommand } from './index.js';
 
 interface LintCliOptions {
@@ -67,18 +66,8 @@ export const defineLint: DefineCommand = (program, wrap) => {
         const options = raw as unknown as LintCliOptions;
         const format: ReportFormat = options.format ?? (context.json ? 'json' : 'text');
         const suppressions = parseSuppressions(options.ignore);
-        let pinnedBytes: number | undefined;
-        if (options.pinned !== undefined) {
-          try {
-            pinnedBytes = parseSize(options.pinned);
-          } catch {
-            throw invalidArgument(
-              '--pinned',
-              'a size such as 1073741824, 512MiB or 8G',
-              options.pinned,
-            );
-          }
-        }
+        const pinnedBytes =
+          options.pinned === undefined ? undefined : sizeOption('--pinned', options.pinned, 0);
         const report = await lint(args, {
           profile: options.profile,
           ...(pinnedBytes !== undefined ? { pinnedBytes } : {}),

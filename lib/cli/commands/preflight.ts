@@ -5,7 +5,6 @@
  */
 import { Option } from 'commander';
 
-import { invalidArgument } from '../../errors.js';
 import { preflight } from '../../security/preflight.js';
 import { type ReportFormat, renderReport, reportFormats } from '../../security/render.js';
 import {
@@ -15,7 +14,7 @@ import {
   reportExitCode,
 } from '../../security/report.js';
 import { parseSuppressions } from '../../security/suppress.js';
-import { parseSize } from '../../size.js';
+import { sizeOption } from '../file-checks.js';
 import type { DefineCommand } from './index.js';
 
 interface PreflightCliOptions {
@@ -62,18 +61,8 @@ export const definePreflight: DefineCommand = (program, wrap) => {
         const options = raw as unknown as PreflightCliOptions;
         const format: ReportFormat = options.format ?? (context.json ? 'json' : 'text');
         const suppressions = parseSuppressions(options.ignore);
-        let pinnedBytes: number | undefined;
-        if (options.pinned !== undefined) {
-          try {
-            pinnedBytes = parseSize(options.pinned);
-          } catch {
-            throw invalidArgument(
-              '--pinned',
-              'a size such as 1073741824, 512MiB or 8G',
-              options.pinned,
-            );
-          }
-        }
+        const pinnedBytes =
+          options.pinned === undefined ? undefined : sizeOption('--pinned', options.pinned, 0);
         const report = await preflight({
           profile: options.profile,
           ...(options.dataDir !== undefined ? { dataDir: options.dataDir } : {}),

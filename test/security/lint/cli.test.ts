@@ -45,7 +45,7 @@ describe('dynamo-memory lint', () => {
     expect((await run([file, '--profile', 'gpus'])).code).toBe(3);
     const size = await run([file, '--pinned', 'lots']);
     expect(size.code).toBe(3);
-    expect(size.err).toMatch(/ERR_DMEM_INVALID_ARGUMENT.*--pinned/);
+    expect(size.err).toMatch(/ERR_DMEM_INVALID_SIZE: --pinned/);
     const ignore = await run([file, '--ignore', 'ST-PRIV-01']);
     expect(ignore.code).toBe(3);
     expect(ignore.err).toMatch(/ERR_DMEM_SUPPRESSION_REASON/);
