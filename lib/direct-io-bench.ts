@@ -323,6 +323,7 @@ async function describeEnvironment(filePath: string, fileSize: number) {
     alignmentSource: file.alignment.source,
     ioThreads: settings.threads,
     ioTaskSize: settings.taskSize,
+    ioEngine: settings.engine,
     uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)',
     fileSize,
     canDropCaches: await dropCaches(),

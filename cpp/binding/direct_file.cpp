@@ -530,6 +530,10 @@ Napi::Value IoConfigure(const Napi::CallbackInfo& info) {
       settings.threads = static_cast<unsigned>(read_u64(options, "threads"));
     }
     if (options.Get("taskSize").IsNumber()) settings.task_size = read_u64(options, "taskSize");
+    if (Napi::Value engine = options.Get("engine"); engine.IsString()) {
+      settings.engine = engine.As<Napi::String>().Utf8Value() == "io_uring" ? IoEngine::kIoUring
+                                                                            : IoEngine::kThreads;
+    }
     IoPool::global().configure(settings);
     return info.Env().Undefined();
   });
@@ -541,6 +545,13 @@ Napi::Value IoSettings(const Napi::CallbackInfo& info) {
     Napi::Object result = Napi::Object::New(info.Env());
     result.Set("threads", settings.threads);
     result.Set("taskSize", static_cast<double>(settings.task_size));
+    bool uring = settings.engine == IoEngine::kIoUring;
+    if (uring && !IoUring::global().available()) {
+      result.Set("engine", "threads");
+      result.Set("engineFallback", IoUring::global().reason());
+    } else {
+      result.Set("engine", uring ? "io_uring" : "threads");
+    }
     return result;
   });
 }
