@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/io_job.hpp"
 #include "core/io_pool.hpp"
+#include "core/io_uring.hpp"
 
 namespace dynamo::memory::binding {
 
@@ -219,8 +220,12 @@ void Completions::drain() {
     }
     if (--_in_flight == 0) uv_unref(reinterpret_cast<uv_handle_t*>(_async));
   }
-  // closing the scope runs the continuations of the promises just settled
-  if (scoped) napi_close_callback_scope(_env, scope);
+  // closing the scope runs the continuations of the promises just settled; the reads they
+  // start reach io_uring in one system call
+  if (scoped) {
+    IoUring::DeferSubmit batch;
+    napi_close_callback_scope(_env, scope);
+  }
   if (handles != nullptr) napi_close_handle_scope(_env, handles);
 }
 

@@ -17,6 +17,9 @@ namespace {
 
 constexpr unsigned kEntries = 256;
 
+thread_local int deferring = 0;              // DeferSubmit scopes open on this thread
+std::atomic<IoUring*> constructed{nullptr};  // the ring, once set up
+
 int uring_setup(unsigned entries, io_uring_params* params) {
   return static_cast<int>(::syscall(__NR_io_uring_setup, entries, params));
 }
@@ -88,15 +91,28 @@ IoUring::IoUring() {
   _sqes = sqes;
   _entries = params.sq_entries;
   _fd = fd;
+  constructed.store(this);
   keep_library_loaded();
   _reaper = std::thread([this] { reap(); });
   _reaper.detach();
 }
 
+IoUring::DeferSubmit::DeferSubmit() noexcept {
+  deferring++;
+}
+
+IoUring::DeferSubmit::~DeferSubmit() {
+  if (--deferring != 0) return;
+  IoUring* ring = constructed.load();
+  if (ring == nullptr || !ring->available()) return;
+  std::lock_guard lock(ring->_mutex);
+  ring->enter_locked();
+}
+
 void IoUring::submit(UringRequest* const* requests, std::size_t count) {
   std::lock_guard lock(_mutex);
   for (std::size_t i = 0; i < count; i++) _backlog.push_back(requests[i]);
-  fill_locked();
+  fill_locked(deferring == 0);
 }
 
 void IoUring::push_locked(UringRequest* request) {
@@ -115,29 +131,34 @@ void IoUring::push_locked(UringRequest* request) {
   _in_flight++;
 }
 
-void IoUring::fill_locked() {
-  unsigned added = 0;
+void IoUring::fill_locked(bool enter) {
   while (!_backlog.empty() && _in_flight < _entries) {
     push_locked(_backlog.front());
     _backlog.pop_front();
-    added++;
+    _unsubmitted++;
   }
-  while (added > 0) {
-    int submitted = uring_enter(_fd, added, 0, 0);
+  if (enter) enter_locked();
+}
+
+void IoUring::enter_locked() {
+  while (_unsubmitted > 0) {
+    int submitted = uring_enter(_fd, _unsubmitted, 0, 0);
     if (submitted < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EBUSY) continue;
       // Could not hand the entries to the kernel: they fail, and the ring forgets them.
       int error = errno;
       unsigned tail = *_sq_tail;
-      store_release(_sq_tail, tail - added);
-      for (unsigned i = 0; i < added; i++) {
+      unsigned dropped = _unsubmitted;
+      store_release(_sq_tail, tail - dropped);
+      _unsubmitted = 0;
+      for (unsigned i = 0; i < dropped; i++) {
         auto* sqe = static_cast<io_uring_sqe*>(_sqes) + ((tail - 1 - i) & *_sq_mask);
         _in_flight--;
         reinterpret_cast<UringRequest*>(sqe->user_data)->complete(error);
       }
       return;
     }
-    added -= static_cast<unsigned>(submitted);
+    _unsubmitted -= static_cast<unsigned>(submitted);
   }
 }
 
@@ -183,7 +204,7 @@ void IoUring::reap() {
         _backlog.push_back(request);  // partial: ask for the rest
       }
     }
-    fill_locked();
+    fill_locked(true);
   }
 }
 

@@ -42,8 +42,20 @@ class IoUring {
   const std::string& reason() const noexcept { return _reason; }
 
   /// Queues requests; they are submitted at once while the ring has room, the rest as
-  /// completions free it.
+  /// completions free it. Inside a DeferSubmit scope on this thread, the system call waits
+  /// for the end of the scope.
   void submit(UringRequest* const* requests, std::size_t count);
+
+  /// While one exists on a thread, submit() there only fills the ring; the last one to end
+  /// makes one io_uring_enter() for everything filled. The binding opens one around the
+  /// promise continuations of a batch of completions, which start the next reads.
+  class DeferSubmit {
+   public:
+    DeferSubmit() noexcept;
+    ~DeferSubmit();
+    DeferSubmit(const DeferSubmit&) = delete;
+    DeferSubmit& operator=(const DeferSubmit&) = delete;
+  };
 
   IoUring(const IoUring&) = delete;
   IoUring& operator=(const IoUring&) = delete;
@@ -51,7 +63,8 @@ class IoUring {
  private:
   IoUring();
   void reap();
-  void fill_locked();  // NB: _mutex held
+  void fill_locked(bool enter);  // NB: _mutex held
+  void enter_locked();           // NB: _mutex held
   void push_locked(UringRequest* request);
 
   int _fd = -1;
@@ -73,6 +86,7 @@ class IoUring {
   std::mutex _mutex;                   // guards the submission side and everything below
   std::deque<UringRequest*> _backlog;  // waiting for room in the ring
   unsigned _in_flight = 0;
+  unsigned _unsubmitted = 0;  // in the ring, not yet handed to the kernel
   std::thread _reaper;
 };
 
