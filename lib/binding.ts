@@ -63,8 +63,8 @@ export interface NativeBinding {
     engine: 'threads' | 'io_uring';
     engineFallback?: string;
   };
-  // --- CUDA (cpp/binding/cuda.cpp) ---
-  // --- NIXL (cpp/binding/nixl.cpp) ---
+  // --- CUDA (cpp/binding/cuda.cpp): declared next to their callers, in lib/cuda/native.ts ---
+  // --- NIXL (cpp/binding/nixl.cpp): declared next to their callers, in lib/nixl/native.ts ---
   // --- security preflight probes (cpp/binding/security.cpp) ---
   /** get_mempolicy, mbind, io_uring_setup, process_vm_readv with harmless arguments. */
   securityProbeSyscalls(): { name: string; allowed: boolean; errno: string }[];

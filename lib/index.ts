@@ -37,3 +37,6 @@ export {
 } from './direct-io-bench.js';
 export { preflight, type PreflightOptions } from './security/preflight.js';
 export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
+export { lint, lintSources, type LintOptions, type LintSource } from './security/lint.js';
+export * from './cuda/index.js';
+export * from './nixl/index.js';

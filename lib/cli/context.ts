@@ -100,7 +100,11 @@ export function reportFailure(context: CommandContext, command: string, error: u
     error instanceof MemoryError
       ? error.code
       : ((error as { code?: string } | null)?.code ?? 'ERR_DMEM_INTERNAL');
-  const message = error instanceof Error ? error.message : String(error);
+  const rawMessage = error instanceof Error ? error.message : String(error);
+  // Node's fs errors start their message with the code; print it once.
+  const message = rawMessage.startsWith(`${errorCode}: `)
+    ? rawMessage.slice(errorCode.length + 2)
+    : rawMessage;
   if (context.json) {
     context.printJson(`dynamo-memory/${command}`, 1, {
       ok: false,

@@ -20,6 +20,7 @@ export function buildProgram(io: CliIo, setExitCode: (code: number) => void): Co
     .option('--json', 'print one JSON document on stdout (versioned shape, see docs/cli.md)')
     .option('--debug', 'print stacks with errors')
     .showHelpAfterError()
+    .configureHelp({ showGlobalOptions: true })
     .exitOverride()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),

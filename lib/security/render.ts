@@ -20,6 +20,12 @@ export const reportFormats: readonly ReportFormat[] = ['text', 'json', 'sarif'];
 export interface RenderOptions {
   /** ANSI colours in the text format (ignored by JSON and SARIF). Defaults to `false`. */
   color?: boolean;
+  /**
+   * SARIF only: also list PASS and SKIP results (as `kind: pass` / `notApplicable`). Code-scanning
+   * tools want findings, and a large manifest stream has a hundred thousand passes. Defaults to
+   * `false`; every check still appears as a rule.
+   */
+  sarifIncludePass?: boolean;
 }
 
 const statusOrder: readonly CheckStatus[] = ['FAIL', 'WARN', 'INFO', 'PASS', 'SKIP'];
@@ -30,7 +36,8 @@ const statusOrder: readonly CheckStatus[] = ['FAIL', 'WARN', 'INFO', 'PASS', 'SK
  * @param report the result set of one run.
  * @param format `text` (one line per result, details under findings), `json` (the report with a
  *   `summary`, `schema` and `schemaVersion` first) or `sarif` (SARIF 2.1.0, one rule per check id).
- * @param options `color` for ANSI colours in text. Defaults to no colour.
+ * @param options `color` for ANSI colours in text (defaults to none); `sarifIncludePass` to list
+ *   passing and skipped checks in SARIF too (defaults to findings only).
  * @returns the rendered document, ending with a newline.
  * @throws {InvalidArgumentError} `ERR_DMEM_INVALID_ARGUMENT` for an unknown format.
  */
@@ -45,7 +52,7 @@ export function renderReport(
     case 'json':
       return JSON.stringify(toJson(report), null, 2) + '\n';
     case 'sarif':
-      return JSON.stringify(toSarif(report), null, 2) + '\n';
+      return JSON.stringify(toSarif(report, options.sarifIncludePass === true), null, 2) + '\n';
     default:
       throw invalidArgument('format', `one of ${reportFormats.join(', ')}`, format);
   }
@@ -207,7 +214,7 @@ const sarifOutcome: Record<CheckStatus, { level: string; kind: string }> = {
   SKIP: { level: 'none', kind: 'notApplicable' },
 };
 
-function toSarif(report: Report): object {
+function toSarif(report: Report, includePass: boolean): object {
   const results = report.results.map(redactResult);
 
   // One rule per check id, described by its first result.
@@ -255,7 +262,9 @@ function toSarif(report: Report): object {
             })),
           },
         ],
-        results: results.map((result) => sarifResult(result, ruleIndex.get(result.id)!)),
+        results: results
+          .filter((result) => includePass || (result.status !== 'PASS' && result.status !== 'SKIP'))
+          .map((result) => sarifResult(result, ruleIndex.get(result.id)!)),
         properties: { profile: report.profile, schema: report.schema, kind: report.kind },
       },
     ],

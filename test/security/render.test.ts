@@ -84,9 +84,17 @@ describe('renderReport()', () => {
     expect(json.results).toHaveLength(5);
   });
 
-  it('renders SARIF 2.1.0 with one rule per id and every result', () => {
+  it('renders SARIF 2.1.0 with one rule per id and only findings by default', () => {
     const doubled = report([...sample.results, result({ id: 'RT-CAP-01', status: 'WARN' })]);
-    const sarif = JSON.parse(renderReport(doubled, 'sarif'));
+    const run = JSON.parse(renderReport(doubled, 'sarif')).runs[0];
+    expect(run.tool.driver.rules).toHaveLength(5);
+    const levels = run.results.map((r: { level: string; kind: string }) => `${r.level}/${r.kind}`);
+    expect(levels).toEqual(['error/fail', 'warning/fail', 'note/fail', 'warning/fail']);
+  });
+
+  it('renders SARIF 2.1.0 with every result when asked to include passes', () => {
+    const doubled = report([...sample.results, result({ id: 'RT-CAP-01', status: 'WARN' })]);
+    const sarif = JSON.parse(renderReport(doubled, 'sarif', { sarifIncludePass: true }));
     expect(sarif.version).toBe('2.1.0');
     const run = sarif.runs[0];
     expect(run.tool.driver.rules.map((rule: { id: string }) => rule.id)).toEqual([
@@ -110,7 +118,7 @@ describe('renderReport()', () => {
   });
 
   it('gives physical locations from `location` and logical ones from `subject`', () => {
-    const run = JSON.parse(renderReport(sample, 'sarif')).runs[0];
+    const run = JSON.parse(renderReport(sample, 'sarif', { sarifIncludePass: true })).runs[0];
     const manifest = run.results[4].locations[0];
     expect(manifest.physicalLocation).toEqual({
       artifactLocation: { uri: 'deploy/pod.yaml', uriBaseId: '%SRCROOT%' },
@@ -124,8 +132,8 @@ describe('renderReport()', () => {
       { name: 'capabilities', fullyQualifiedName: 'capabilities', kind: 'resource' },
     ]);
     const absolute = report([result({ location: { file: '/a b/x.yaml', line: 1, column: 1 } })]);
-    const uri = JSON.parse(renderReport(absolute, 'sarif')).runs[0].results[0].locations[0]
-      .physicalLocation.artifactLocation.uri;
+    const uri = JSON.parse(renderReport(absolute, 'sarif', { sarifIncludePass: true })).runs[0]
+      .results[0].locations[0].physicalLocation.artifactLocation.uri;
     expect(uri).toBe('file:///a%20b/x.yaml');
   });
 
@@ -155,7 +163,8 @@ describe('applySuppressions()', () => {
     const text = renderReport(report(out), 'text');
     expect(text).toContain('suppressed (was FAIL): lab machine');
     expect(text).toContain('(1 suppressed)');
-    const sarif = JSON.parse(renderReport(report(out), 'sarif')).runs[0].results[1];
+    const sarif = JSON.parse(renderReport(report(out), 'sarif', { sarifIncludePass: true })).runs[0]
+      .results[1];
     expect(sarif.level).toBe('error');
     expect(sarif.suppressions[0]).toMatchObject({ kind: 'external', justification: 'lab machine' });
   });

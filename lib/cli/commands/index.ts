@@ -2,7 +2,11 @@
 import type { Command } from 'commander';
 
 import type { CommandContext } from '../context.js';
-
+import { defineBench } from './bench.js';
+import { defineCopy } from './copy.js';
+import { defineInfo } from './info.js';
+import { defineLoad } from './load.js';
+import { defineLint } from './lint.js';
 import { definePreflight } from './preflight.js';
 
 /** Wraps an action so it receives a context and its errors become exit codes. */
@@ -18,4 +22,11 @@ export type Wrap = (
 /** Adds one command to the program. */
 export type DefineCommand = (program: Command, wrap: Wrap) => void;
 
-export const commands: DefineCommand[] = [definePreflight];
+export const commands: DefineCommand[] = [
+  defineLoad,
+  defineCopy,
+  defineInfo,
+  defineBench,
+  definePreflight,
+  defineLint,
+];
