@@ -66,8 +66,7 @@ export class DeviceBuffer implements Disposable {
         `Cannot free a device buffer while ${holds} copy(ies) still use it; await them first`,
       );
     }
-    for (const hook of [...this.#freeHooks]) hook();
-    this.#freeHooks.clear();
+    this.#runFreeHooks();
     callNative(() => native().cudaDeviceFree(handle));
     this.#handle = undefined;
     debug('cuda: freed %d bytes on device %d', this.size, this.device);
@@ -103,13 +102,49 @@ export class DeviceBuffer implements Disposable {
     return DeviceBuffer.handleOf(buffer);
   }
 
+  #runFreeHooks(): void {
+    for (const hook of [...this.#freeHooks]) hook();
+    this.#freeHooks.clear();
+    buffersWithHooks.delete(this);
+  }
+
   /** @internal */
   static addFreeHook(buffer: DeviceBuffer, hook: () => void): () => void {
     DeviceBuffer.liveHandleOf(buffer);
     buffer.#freeHooks.add(hook);
-    return () => buffer.#freeHooks.delete(hook);
+    buffersWithHooks.add(buffer);
+    return () => {
+      buffer.#freeHooks.delete(hook);
+      if (buffer.#freeHooks.size === 0) buffersWithHooks.delete(buffer);
+    };
+  }
+
+  /**
+   * @internal Runs the free hooks of every buffer that has some (NIXL deregistration), before
+   * releaseCuda() takes the memory. A failing hook is recorded and the others still run: the
+   * memory goes either way.
+   * @returns the failures.
+   */
+  static runAllFreeHooks(): unknown[] {
+    const failures: unknown[] = [];
+    for (const buffer of [...buffersWithHooks]) {
+      try {
+        buffer.#runFreeHooks();
+      } catch (failure) {
+        buffer.#freeHooks.clear();
+        buffersWithHooks.delete(buffer);
+        failures.push(failure);
+      }
+    }
+    return failures;
   }
 }
+
+/**
+ * Buffers whose memory something else (a NIXL registration) depends on. Whoever adds a hook
+ * holds the buffer strongly anyway, so this set keeps nothing alive that would otherwise go.
+ */
+const buffersWithHooks = new Set<DeviceBuffer>();
 
 /**
  * Allocates `size` bytes of device memory on `options.device`. The memory is not zeroed.

@@ -2,11 +2,14 @@
 import { native } from '../binding.js';
 import { callNative } from '../errors.js';
 
+import { debug } from '../debug.js';
+import { DeviceBuffer } from './device-buffer.js';
 import { forgetPinnings } from './pinned.js';
 
 /**
  * Releases every CUDA resource this thread (main or worker) still owns, in a fixed order:
- * pinnings, device memory, pinned memory, then the primary contexts they retained. Views of
+ * deregistration hooks of device memory (NIXL), pinnings, device memory, pinned memory, then
+ * the primary contexts they retained. Views of
  * pinned memory are detached first. Objects in use by a copy are released when it ends. Later
  * `free()` calls on released objects do nothing. The same runs by itself at process and worker
  * exit; call it to get device memory back early without tracking each buffer.
@@ -14,6 +17,9 @@ import { forgetPinnings } from './pinned.js';
  * @returns how many objects were released.
  */
 export function releaseCuda(): number {
+  for (const failure of DeviceBuffer.runAllFreeHooks()) {
+    debug('cuda: a free hook failed during releaseCuda(): %s', String(failure));
+  }
   forgetPinnings();
   return callNative(() => native().cudaReleaseAll());
 }

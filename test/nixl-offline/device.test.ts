@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { allocateDevice } from '../../lib/cuda/device-buffer.js';
+import { releaseCuda } from '../../lib/cuda/teardown.js';
 import { NixlError } from '../../lib/errors.js';
 import { NixlAgent } from '../../lib/nixl/agent.js';
 import { resolveRegion } from '../../lib/nixl/memory.js';
@@ -64,6 +65,21 @@ describe.skipIf(!compiler)('NIXL with device memory (CUDA and NIXL stand-ins)', 
     expect(ops()).toEqual([
       'register_mem vram UCX mem=1 len=8192 dev=1',
       'deregister_mem vram UCX mem=1 len=8192 dev=1',
+    ]);
+  });
+
+  it('deregisters device memory before releaseCuda() takes it', () => {
+    using agent = NixlAgent.create('vram-release');
+    agent.createBackend('UCX');
+    const buffer = allocateDevice(8192, { device: 1 });
+    writeFileSync(log, '');
+    const registration = agent.register(buffer);
+    expect(releaseCuda()).toBeGreaterThan(0);
+    expect(registration.registered).toBe(false);
+    expect(buffer.freed).toBe(true);
+    expect(ops()).toEqual([
+      'register_mem vram-release UCX mem=1 len=8192 dev=1',
+      'deregister_mem vram-release UCX mem=1 len=8192 dev=1',
     ]);
   });
 
