@@ -56,8 +56,13 @@ export interface NativeBinding {
     offset: number,
     length: number,
   ): Promise<'fallocate' | 'ftruncate'>;
-  ioConfigure(settings: { threads?: number; taskSize?: number }): void;
-  ioSettings(): { threads: number; taskSize: number };
+  ioConfigure(settings: { threads?: number; taskSize?: number; engine?: string }): void;
+  ioSettings(): {
+    threads: number;
+    taskSize: number;
+    engine: 'threads' | 'io_uring';
+    engineFallback?: string;
+  };
   // --- CUDA (cpp/binding/cuda.cpp): declared next to their callers, in lib/cuda/native.ts ---
   // --- NIXL (cpp/binding/nixl.cpp): declared next to their callers, in lib/nixl/native.ts ---
   // --- security preflight probes (cpp/binding/security.cpp) ---

@@ -20,7 +20,18 @@ import {
   InvalidArgumentError,
   invalidArgument,
 } from './errors.js';
-import { allocate, HostBuffer, nativeHandleOf } from './host-buffer.js';
+import {
+  batchSegments,
+  byteLengthOf,
+  checkCount,
+  checkDirect,
+  checkMode,
+  checkPath,
+  noOptions,
+  segmentOf,
+  vectorSegments,
+} from './direct-file-args.js';
+import { allocate, type HostBuffer } from './host-buffer.js';
 import { ensureIoEngine } from './io-engine.js';
 
 /** How much to insist on O_DIRECT. */
@@ -119,7 +130,6 @@ export interface WriteFileOptions {
 }
 
 const fallbackWarned = new Set<string>();
-const noOptions: IoOptions = Object.freeze({});
 
 /**
  * An open file. Positional reads and writes run on the I/O engine and may overlap freely; each
@@ -564,88 +574,4 @@ function open(options: Parameters<ReturnType<typeof native>['fileOpen']>[0]): Di
     );
   }
   return file;
-}
-
-function segmentOf(
-  buffer: IoBuffer,
-  offset: number,
-  options: IoOptions,
-  where: string,
-  name?: string,
-): NativeIoSegment {
-  const label = name === undefined ? '' : `${name}.`;
-  if (typeof options !== 'object' || options === null) {
-    throw invalidArgument(`${label}options`, 'an object', options);
-  }
-  if (options !== noOptions) checkOptionKeys(options, ['bufferOffset', 'length', 'tail'], where);
-  checkCount(`${label}offset`, offset);
-  const size = byteLengthOf(buffer, name === undefined ? 'buffer' : `${name}.buffer`);
-  const { bufferOffset = 0, tail = false } = options;
-  checkCount(`${label}bufferOffset`, bufferOffset);
-  const length = options.length ?? Math.max(0, size - bufferOffset);
-  checkCount(`${label}length`, length);
-  if (typeof tail !== 'boolean') throw invalidArgument(`${label}tail`, 'a boolean', tail);
-  const segment: NativeIoSegment = { buffer: handleOf(buffer), bufferOffset, length, offset, tail };
-  if (name !== undefined) segment.name = name;
-  if (buffer instanceof HostBuffer) segment.keep = buffer.arrayBuffer;
-  return segment;
-}
-
-function vectorSegments(buffers: readonly IoBuffer[], offset: number, where: string) {
-  if (!Array.isArray(buffers)) throw invalidArgument('buffers', 'an array', buffers);
-  checkCount('offset', offset);
-  let at = offset;
-  return buffers.map((buffer, index) => {
-    const segment = segmentOf(buffer, at, {}, where, `buffers[${index}]`);
-    at += segment.length;
-    return segment;
-  });
-}
-
-function batchSegments(ops: readonly BatchOperation[], where: string): NativeIoSegment[] {
-  if (!Array.isArray(ops)) throw invalidArgument('ops', 'an array', ops);
-  return ops.map((op, index) => {
-    if (typeof op !== 'object' || op === null) {
-      throw invalidArgument(`ops[${index}]`, 'an object', op);
-    }
-    const { buffer, offset, ...rest } = op;
-    if (rest.tail) {
-      throw invalidArgument(`ops[${index}].tail`, 'false in a batch', rest.tail);
-    }
-    return segmentOf(buffer, offset, rest, where, `ops[${index}]`);
-  });
-}
-
-function handleOf(buffer: IoBuffer): NativeHandle | ArrayBufferView {
-  return buffer instanceof HostBuffer ? nativeHandleOf(buffer) : buffer;
-}
-
-function byteLengthOf(buffer: IoBuffer, name = 'buffer'): number {
-  if (buffer instanceof HostBuffer) return buffer.freed ? 0 : buffer.size;
-  if (ArrayBuffer.isView(buffer)) return buffer.byteLength;
-  throw invalidArgument(name, 'a HostBuffer, Buffer, TypedArray or DataView', buffer);
-}
-
-function checkCount(name: string, value: unknown): asserts value is number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) {
-    throw invalidArgument(name, 'a non-negative safe integer', value);
-  }
-}
-
-function checkPath(value: unknown, name = 'path'): asserts value is string {
-  if (typeof value !== 'string' || value.length === 0 || value.includes('\0')) {
-    throw invalidArgument(name, 'a non-empty string without NUL bytes', value);
-  }
-}
-
-function checkMode(mode: unknown): void {
-  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
-    throw invalidArgument('options.mode', 'an integer from 0 to 0o7777', mode);
-  }
-}
-
-function checkDirect(direct: unknown): asserts direct is DirectMode {
-  if (direct !== 'require' && direct !== 'prefer' && direct !== 'off') {
-    throw invalidArgument('options.direct', "one of 'require', 'prefer', 'off'", direct);
-  }
 }

@@ -4,20 +4,17 @@
  * fs.promises, measured in the same run in A B B A order because the disk is noisy. Used by
  * `bench/direct-io.ts` and by `dynamo-memory bench`.
  */
-import { execFile } from 'node:child_process';
 import { open as openNode, rm, writeFile as writeNodeFile } from 'node:fs/promises';
 import { cpus, release } from 'node:os';
 import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { promisify } from 'node:util';
 
 import { openFile } from './direct-file.js';
 import { checkOptionKeys, invalidArgument } from './errors.js';
 import { allocate, type HostBuffer } from './host-buffer.js';
+import { fioRandom, fioRun, hasFio } from './direct-io-fio.js';
 import { ioSettings } from './io-engine.js';
 import { formatSize } from './size.js';
-
-const run = promisify(execFile);
 
 /** Options of {@link runDirectIoBenchmark}. */
 export interface DirectIoBenchmarkOptions {
@@ -92,7 +89,8 @@ export interface DirectIoBenchmarkProgress {
   row?: DirectIoBenchmarkRow;
 }
 
-interface Measured {
+/** What one engine did in one point. */
+export interface Measured {
   bytes: number;
   seconds: number;
   ops: number;
@@ -323,6 +321,7 @@ async function describeEnvironment(filePath: string, fileSize: number) {
     alignmentSource: file.alignment.source,
     ioThreads: settings.threads,
     ioTaskSize: settings.taskSize,
+    ioEngine: settings.engine,
     uvThreadpoolSize: process.env['UV_THREADPOOL_SIZE'] ?? '4 (default)',
     fileSize,
     canDropCaches: await dropCaches(),
@@ -509,98 +508,4 @@ async function nodeRandom(
   } finally {
     await handle.close();
   }
-}
-
-async function hasFio(): Promise<boolean> {
-  try {
-    await run('fio', ['--version']);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-interface FioJob {
-  job_runtime: number;
-  usr_cpu: number;
-  sys_cpu: number;
-  read: FioSide;
-  write: FioSide;
-}
-interface FioSide {
-  io_bytes: number;
-  total_ios: number;
-  runtime: number;
-  clat_ns: { percentile?: Record<string, number> };
-}
-
-async function fio(args: string[]): Promise<Measured> {
-  const { stdout } = await run('fio', [...args, '--output-format=json', '--group_reporting'], {
-    maxBuffer: 64 << 20,
-  });
-  const job = (JSON.parse(stdout) as { jobs: FioJob[] }).jobs[0]!;
-  const side = job.read.io_bytes > 0 ? job.read : job.write;
-  const seconds = side.runtime / 1000;
-  const percentiles = side.clat_ns.percentile ?? {};
-  return {
-    bytes: side.io_bytes,
-    seconds,
-    ops: side.total_ios,
-    latencies: [],
-    percentiles: {
-      p50: (percentiles['50.000000'] ?? 0) / 1000,
-      p99: (percentiles['99.000000'] ?? 0) / 1000,
-    },
-    cpuSeconds: ((job.usr_cpu + job.sys_cpu) / 100) * (job.job_runtime / 1000),
-  };
-}
-
-function fioSequential(engine: string, depth: number, fileSize: number): string[] {
-  // psync gets its concurrency from jobs, each on its own slice; async engines from iodepth
-  return engine === 'psync'
-    ? [`--numjobs=${depth}`, `--size=${fileSize / depth}`, `--offset_increment=${fileSize / depth}`]
-    : [`--iodepth=${depth}`, `--size=${fileSize}`];
-}
-
-async function fioRun(
-  filePath: string,
-  kind: 'read' | 'write',
-  blockSize: number,
-  depth: number,
-  fileSize: number,
-  engine: string,
-): Promise<Measured> {
-  return fio([
-    '--name=seq',
-    `--filename=${filePath}`,
-    '--direct=1',
-    `--rw=${kind}`,
-    `--bs=${blockSize}`,
-    `--ioengine=${engine}`,
-    ...fioSequential(engine, depth, fileSize),
-    ...(kind === 'write' ? ['--end_fsync=1'] : []),
-  ]);
-}
-
-async function fioRandom(
-  filePath: string,
-  fileSize: number,
-  depth: number,
-  seconds: number,
-  engine: string,
-): Promise<Measured> {
-  return fio([
-    '--name=rand',
-    `--filename=${filePath}`,
-    '--direct=1',
-    '--rw=randread',
-    '--bs=4k',
-    `--ioengine=${engine}`,
-    `--size=${fileSize}`,
-    ...(engine === 'psync' ? [`--numjobs=${depth}`] : [`--iodepth=${depth}`]),
-    '--time_based',
-    `--runtime=${seconds}`,
-    '--norandommap',
-    '--randrepeat=0',
-  ]);
 }

@@ -1,11 +1,14 @@
 /**
  * Settings of the addon's I/O engine: a pool of native threads that runs every file read and
- * write, splitting large requests into tasks that run in parallel (as KvikIO does). It is one
- * pool per process, shared by worker threads.
+ * write, splitting large requests into tasks that run in parallel (as KvikIO does), or
+ * optionally io_uring. It is one engine per process, shared by worker threads.
  */
 import { native } from './binding.js';
-import { callNative, checkOptionKeys, invalidArgument } from './errors.js';
+import { callNative, checkOptionKeys, InvalidArgumentError, invalidArgument } from './errors.js';
 import { readIntegerEnv, readSizeEnv } from './env.js';
+
+/** Which engine moves the bytes. */
+export type IoEngineKind = 'threads' | 'io_uring';
 
 /** The engine's settings. */
 export interface IoEngineSettings {
@@ -17,6 +20,20 @@ export interface IoEngineSettings {
    * `DYNAMO_MEMORY_IO_TASK_SIZE`, else 4 MiB.
    */
   taskSize: number;
+  /**
+   * `threads`: blocking pread/pwrite on the pool. `io_uring`: the calling thread queues the
+   * transfers on one io_uring and one thread reaps completions, which costs less per small
+   * read; where the kernel or a seccomp profile refuses io_uring the pool is used instead, with
+   * one warning (`DMEM_IO_URING_UNAVAILABLE`). Transfers with `tail` always use the pool.
+   * Defaults to `DYNAMO_MEMORY_IO_ENGINE`, else `'threads'`.
+   */
+  engine: IoEngineKind;
+}
+
+/** The settings in force, as {@link ioSettings} reports them. */
+export interface IoEngineState extends IoEngineSettings {
+  /** Why `io_uring` was asked for but `threads` is in use. */
+  engineFallback?: string;
 }
 
 /** Default thread count: enough to keep an NVMe queue busy with blocking pread/pwrite. */
@@ -25,6 +42,7 @@ export const defaultIoThreads = 8;
 export const defaultIoTaskSize = 4 * 1024 * 1024;
 
 let configured = false;
+let fallbackWarned = false;
 
 /**
  * Applies the environment's settings on first use, so that DYNAMO_MEMORY_IO_* take effect
@@ -34,9 +52,18 @@ let configured = false;
  */
 export function ensureIoEngine(): void {
   if (configured) return;
-  const settings = {
+  const engine = (process.env['DYNAMO_MEMORY_IO_ENGINE'] ?? '').trim().toLowerCase() || 'threads';
+  if (engine !== 'threads' && engine !== 'io_uring') {
+    throw new InvalidArgumentError(
+      'ERR_DMEM_INVALID_ENV',
+      'Expected environment variable DYNAMO_MEMORY_IO_ENGINE to be one of threads, io_uring, ' +
+        `received ${JSON.stringify(process.env['DYNAMO_MEMORY_IO_ENGINE'])}`,
+    );
+  }
+  const settings: IoEngineSettings = {
     threads: readIntegerEnv('DYNAMO_MEMORY_IO_THREADS', defaultIoThreads),
     taskSize: readSizeEnv('DYNAMO_MEMORY_IO_TASK_SIZE', defaultIoTaskSize),
+    engine,
   };
   validate(
     settings,
@@ -45,6 +72,7 @@ export function ensureIoEngine(): void {
   );
   callNative(() => native().ioConfigure(settings));
   configured = true;
+  warnOnFallback();
 }
 
 /**
@@ -59,26 +87,39 @@ export function ensureIoEngine(): void {
  * @example
  * configureIo({ threads: 16, taskSize: 8 * 1024 * 1024 });
  */
-export function configureIo(settings: Partial<IoEngineSettings>): IoEngineSettings {
+export function configureIo(settings: Partial<IoEngineSettings>): IoEngineState {
   if (typeof settings !== 'object' || settings === null) {
     throw invalidArgument('settings', 'an object', settings);
   }
-  checkOptionKeys(settings, ['threads', 'taskSize'], 'configureIo()');
+  checkOptionKeys(settings, ['threads', 'taskSize', 'engine'], 'configureIo()');
   ensureIoEngine();
-  const next = { ...ioSettings(), ...settings };
+  const { engineFallback: _ignored, ...current } = ioSettings();
+  const next = { ...current, ...settings };
   validate(next, 'settings.threads', 'settings.taskSize');
   callNative(() => native().ioConfigure(next));
+  warnOnFallback();
   return ioSettings();
 }
 
 /** The engine's settings now in force. */
-export function ioSettings(): IoEngineSettings {
+export function ioSettings(): IoEngineState {
   ensureIoEngine();
   return callNative(() => native().ioSettings());
 }
 
+function warnOnFallback(): void {
+  const state = callNative(() => native().ioSettings());
+  if (state.engineFallback === undefined || fallbackWarned) return;
+  fallbackWarned = true;
+  process.emitWarning(
+    `io_uring is not available here (${state.engineFallback}); the thread pool does the I/O. ` +
+      'Set DYNAMO_MEMORY_IO_ENGINE=threads to silence this warning',
+    { code: 'DMEM_IO_URING_UNAVAILABLE' },
+  );
+}
+
 function validate(settings: IoEngineSettings, threadsName: string, taskSizeName: string): void {
-  const { threads, taskSize } = settings;
+  const { threads, taskSize, engine } = settings;
   if (!Number.isInteger(threads) || threads < 1 || threads > 256) {
     throw invalidArgument(threadsName, 'an integer from 1 to 256', threads);
   }
@@ -89,5 +130,8 @@ function validate(settings: IoEngineSettings, threadsName: string, taskSizeName:
     taskSize % 4096 !== 0
   ) {
     throw invalidArgument(taskSizeName, 'a multiple of 4096 from 4096 to 1 GiB', taskSize);
+  }
+  if (engine !== 'threads' && engine !== 'io_uring') {
+    throw invalidArgument('settings.engine', "'threads' or 'io_uring'", engine);
   }
 }

@@ -21,6 +21,7 @@
 #include "core/error.hpp"
 #include "core/io_job.hpp"
 #include "core/io_pool.hpp"
+#include "core/io_uring.hpp"
 
 namespace dynamo::memory::binding {
 
@@ -219,8 +220,12 @@ void Completions::drain() {
     }
     if (--_in_flight == 0) uv_unref(reinterpret_cast<uv_handle_t*>(_async));
   }
-  // closing the scope runs the continuations of the promises just settled
-  if (scoped) napi_close_callback_scope(_env, scope);
+  // closing the scope runs the continuations of the promises just settled; the reads they
+  // start reach io_uring in one system call
+  if (scoped) {
+    IoUring::DeferSubmit batch;
+    napi_close_callback_scope(_env, scope);
+  }
   if (handles != nullptr) napi_close_handle_scope(_env, handles);
 }
 
@@ -530,6 +535,10 @@ Napi::Value IoConfigure(const Napi::CallbackInfo& info) {
       settings.threads = static_cast<unsigned>(read_u64(options, "threads"));
     }
     if (options.Get("taskSize").IsNumber()) settings.task_size = read_u64(options, "taskSize");
+    if (Napi::Value engine = options.Get("engine"); engine.IsString()) {
+      settings.engine = engine.As<Napi::String>().Utf8Value() == "io_uring" ? IoEngine::kIoUring
+                                                                            : IoEngine::kThreads;
+    }
     IoPool::global().configure(settings);
     return info.Env().Undefined();
   });
@@ -541,6 +550,13 @@ Napi::Value IoSettings(const Napi::CallbackInfo& info) {
     Napi::Object result = Napi::Object::New(info.Env());
     result.Set("threads", settings.threads);
     result.Set("taskSize", static_cast<double>(settings.task_size));
+    bool uring = settings.engine == IoEngine::kIoUring;
+    if (uring && !IoUring::global().available()) {
+      result.Set("engine", "threads");
+      result.Set("engineFallback", IoUring::global().reason());
+    } else {
+      result.Set("engine", uring ? "io_uring" : "threads");
+    }
     return result;
   });
 }

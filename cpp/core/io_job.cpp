@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/error.hpp"
 #include "core/io_pool.hpp"
 
 namespace dynamo::memory {
@@ -55,6 +56,7 @@ void IoJob::start(std::function<void(IoJob&)> on_complete) {
     finish();
     return;
   }
+  if (settings.engine == IoEngine::kIoUring && start_on_ring()) return;
   _remaining.store(tasks.size());
   auto self = shared_from_this();
   std::vector<std::function<void()>> runnables;
@@ -87,15 +89,70 @@ void IoJob::run_task(const Task& task) noexcept {
         piece.done = piece.length;
       }
     } catch (...) {
-      // Keep the failure nearest the start of the request: it is the one a sequential loop
-      // would have met first.
-      std::lock_guard lock(_failure_mutex);
-      if (index < _failure_piece) {
-        _failure_piece = index;
-        _failure = std::current_exception();
-      }
+      record_failure(index, std::current_exception());
     }
   }
+}
+
+void IoJob::record_failure(std::size_t piece, std::exception_ptr failure) noexcept {
+  // Keep the failure nearest the start of the request: it is the one a sequential loop would
+  // have met first.
+  std::lock_guard lock(_failure_mutex);
+  if (piece < _failure_piece) {
+    _failure_piece = piece;
+    _failure = std::move(failure);
+  }
+}
+
+bool IoJob::start_on_ring() {
+  // The ring is for small transfers, where a thread hop costs more than the I/O. Large ones
+  // stay on the threads: io_uring_enter() may wait for the device to take them, and it runs
+  // on the event loop. Tail pieces need the bounce block, which the threads do.
+  for (const Piece& piece : _pieces) {
+    if (piece.tail || piece.length > kRingMaxPiece) return false;
+  }
+  IoUring& ring = IoUring::global();
+  if (!ring.available()) return false;
+
+  const DirectAlignment& rules = _file->facts().alignment;
+  _requests.resize(_pieces.size());
+  std::vector<UringRequest*> pointers;
+  pointers.reserve(_pieces.size());
+  for (std::size_t index = 0; index < _pieces.size(); index++) {
+    const Piece& piece = _pieces[index];
+    PieceRequest& request = _requests[index];
+    request.job = this;
+    request.piece = index;
+    request.fd = _file->fd();
+    request.write = _kind == IoKind::kWrite;
+    request.data = _segments[piece.segment].data + piece.offset_in_segment;
+    request.length = piece.length;
+    request.offset = _segments[piece.segment].offset + piece.offset_in_segment;
+    request.grid = _file->facts().direct ? rules.read() : 1;
+    pointers.push_back(&request);
+  }
+  _remaining.store(_pieces.size());
+  _self = shared_from_this();
+  ring.submit(pointers.data(), pointers.size());
+  return true;
+}
+
+void IoJob::PieceRequest::complete(int error) noexcept {
+  Piece& piece = job->_pieces[this->piece];
+  piece.done = done;
+  if (error != 0) {
+    const char* syscall = write ? "pwrite" : "pread";  // what IORING_OP_WRITE/READ do
+    job->record_failure(
+        this->piece,
+        std::make_exception_ptr(system_error(error, syscall, job->_file->facts().path)));
+  }
+  job->piece_done();
+}
+
+void IoJob::piece_done() noexcept {
+  if (_remaining.fetch_sub(1) != 1) return;
+  auto self = std::move(_self);  // the job may end with this call
+  finish();
 }
 
 void IoJob::finish() noexcept {

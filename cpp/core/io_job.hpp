@@ -13,10 +13,14 @@
 #include <vector>
 
 #include "core/direct_file.hpp"
+#include "core/io_uring.hpp"
 
 namespace dynamo::memory {
 
 enum class IoKind { kRead, kWrite };
+
+/// Largest piece the io_uring engine takes; larger ones run on the threads.
+constexpr std::size_t kRingMaxPiece = 256 * 1024;
 
 /// A contiguous range of the file and the memory it moves to or from.
 struct IoSegment {
@@ -62,8 +66,21 @@ class IoJob : public std::enable_shared_from_this<IoJob> {
     std::size_t done = 0;
   };
 
+  /// One piece on the io_uring engine.
+  struct PieceRequest : UringRequest {
+    IoJob* job = nullptr;
+    std::size_t piece = 0;
+    void complete(int error) noexcept override;
+  };
+
   void run_task(const Task& task) noexcept;
+  bool start_on_ring();
+  void record_failure(std::size_t piece, std::exception_ptr failure) noexcept;
+  void piece_done() noexcept;
   void finish() noexcept;
+
+  std::vector<PieceRequest> _requests;
+  std::shared_ptr<IoJob> _self;  // keeps the job alive while the ring owns its requests
 
   std::shared_ptr<const DirectFile> _file;
   IoKind _kind;

@@ -10,19 +10,15 @@
 
 namespace dynamo::memory {
 
-namespace {
-
-// The pool's threads run code of this shared object for the life of the process. When only a
-// worker thread loaded the addon, Node dlclose()s it as that worker exits, which would unmap
-// the code under the sleeping threads; marking the object RTLD_NODELETE keeps it mapped.
 void keep_library_loaded() noexcept {
+  // The pool's threads run code of this shared object for the life of the process. When only a
+  // worker thread loaded the addon, Node dlclose()s it as that worker exits, which would unmap
+  // the code under the sleeping threads.
   Dl_info info{};
   if (::dladdr(reinterpret_cast<void*>(&keep_library_loaded), &info) != 0 && info.dli_fname) {
     ::dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   }
 }
-
-}  // namespace
 
 IoPool& IoPool::global() {
   // Leaked on purpose: joining threads from a static destructor at process exit would race with

@@ -13,8 +13,19 @@
 
 namespace dynamo::memory {
 
+/// Marks this shared object RTLD_NODELETE: threads that run its code for the life of the
+/// process must not see it unmapped when Node dlclose()s it at a worker's exit.
+void keep_library_loaded() noexcept;
+
+/// Which engine moves the bytes.
+enum class IoEngine {
+  kThreads,  ///< blocking pread/pwrite on the pool's threads
+  kIoUring,  ///< io_uring, where the kernel allows it; else the threads
+};
+
 /// Settings of the I/O engine.
 struct IoPoolSettings {
+  IoEngine engine = IoEngine::kThreads;
   unsigned threads = 8;                      ///< worker threads, 1 ..= 256
   std::size_t task_size = 4u * 1024 * 1024;  ///< bytes per task, a multiple of 4096
 };

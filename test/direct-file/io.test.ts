@@ -268,7 +268,7 @@ describe('configureIo() and ioSettings()', () => {
   it('changes the thread count and task size, and I/O keeps working', async () => {
     const before = ioSettings();
     try {
-      expect(configureIo({ threads: 3, taskSize: 64 * 1024 })).toEqual({
+      expect(configureIo({ threads: 3, taskSize: 64 * 1024 })).toMatchObject({
         threads: 3,
         taskSize: 64 * 1024,
       });
@@ -284,6 +284,45 @@ describe('configureIo() and ioSettings()', () => {
     }
   });
 
+  it('runs small transfers on io_uring when asked, or says why it cannot', async () => {
+    const before = ioSettings();
+    try {
+      const state = configureIo({ engine: 'io_uring' });
+      if (state.engine === 'threads') {
+        expect(state.engineFallback).toMatch(/io_uring/);
+      } else {
+        expect(state.engine).toBe('io_uring');
+      }
+      const dir = scratchDir();
+      await using file = openFile(path.join(dir, 'ring.bin'), { create: true });
+      using source = allocate(256 * 4096);
+      source.bytes.set(randomBytes(source.size));
+      const writes = Array.from({ length: 256 }, (_, i) => ({
+        buffer: source,
+        bufferOffset: i * 4096,
+        length: 4096,
+        offset: (255 - i) * 4096,
+      }));
+      expect(await file.writeBatch(writes)).toEqual(Array(256).fill(4096));
+      using back = allocate(256 * 4096);
+      const reads = await Promise.all(
+        writes.map((op) =>
+          file.read(back, op.offset, { bufferOffset: op.bufferOffset, length: 4096 }),
+        ),
+      );
+      expect(reads).toEqual(Array(256).fill(4096));
+      expect(sha256(back.bytes)).toBe(sha256(source.bytes));
+      expect(await file.read(back, 256 * 4096, { length: 4096 })).toBe(0);
+      await using readOnly = openFile(path.join(dir, 'ring.bin'));
+      const failure = await readOnly
+        .write(source, 0, { length: 4096 })
+        .catch((error: unknown) => error);
+      expect(failure).toMatchObject({ code: 'EBADF', syscall: 'pwrite' });
+    } finally {
+      configureIo(before);
+    }
+  });
+
   it('rejects values out of range and unknown keys', () => {
     for (const settings of [
       { threads: 0 },
@@ -291,7 +330,7 @@ describe('configureIo() and ioSettings()', () => {
       { taskSize: 1000 },
       { threads: 1.5 },
     ]) {
-      expect(() => configureIo(settings)).toThrow(
+      expect(() => configureIo(settings as never)).toThrow(
         expect.objectContaining({ code: 'ERR_DMEM_INVALID_ARGUMENT' }),
       );
     }

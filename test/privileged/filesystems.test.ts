@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,7 +10,7 @@ import { createTempFile, openFile, readFile, writeFile } from '../../lib/direct-
 import { AlignmentError, DirectIoUnsupportedError } from '../../lib/errors.js';
 import { allocate } from '../../lib/host-buffer.js';
 import { sha256 } from '../direct-file/support.js';
-import { hasCommand, isRoot, repoRoot } from '../support/child.js';
+import { distUrl, hasCommand, isRoot, repoRoot, runModule } from '../support/child.js';
 
 // Real filesystems on loop devices (cases B03 and B04): the alignment the addon discovers must
 // be what statx says, and a 4096-byte-sector device must refuse a 512-aligned write up front.
@@ -240,3 +240,51 @@ function copyToHost(data: Buffer) {
   host.bytes.set(data);
   return host.bytes;
 }
+
+const sysctl = '/proc/sys/kernel/io_uring_disabled';
+
+describe.skipIf(!isRoot || !existsSync(sysctl))(
+  `io_uring refused by the kernel (${isRoot ? `needs ${sysctl}, Linux 6.6+` : 'needs root to set ' + sysctl})`,
+  () => {
+    it('falls back to the thread pool with one coded warning, and I/O works', () => {
+      const dir = mkdtempSync(path.join(base, 'uring-'));
+      const saved = readFileSync(sysctl, 'utf8').trim();
+      try {
+        // Disabled only while the child sets its ring up (the first I/O), then restored.
+        writeFileSync(sysctl, '2');
+        const result = runModule(
+          `
+          import { openFile } from ${JSON.stringify(distUrl('direct-file.js'))};
+          import { ioSettings } from ${JSON.stringify(distUrl('io-engine.js'))};
+          import { allocate } from ${JSON.stringify(distUrl('host-buffer.js'))};
+          const warnings = [];
+          process.on('warning', (w) => warnings.push(w.code));
+          const file = openFile(${JSON.stringify(path.join(dir, 'f.bin'))}, { create: true });
+          const settings = ioSettings();
+          const data = allocate(4096);
+          const wrote = (await file.write(data, 0)) + (await file.read(data, 0));
+          await file.close();
+          await new Promise((resolve) => setImmediate(resolve));
+          console.log(JSON.stringify({ settings, warnings, wrote }));
+          `,
+          { env: { DYNAMO_MEMORY_IO_ENGINE: 'io_uring' } },
+        );
+        writeFileSync(sysctl, saved);
+        expect(result.stderr).toContain('io_uring_setup: Operation not permitted');
+        expect(result.status).toBe(0);
+        const out = result.json as {
+          settings: { engine: string; engineFallback?: string };
+          warnings: string[];
+          wrote: number;
+        };
+        expect(out.settings.engine).toBe('threads');
+        expect(out.settings.engineFallback).toContain('io_uring_setup');
+        expect(out.warnings).toEqual(['DMEM_IO_URING_UNAVAILABLE']);
+        expect(out.wrote).toBe(8192);
+      } finally {
+        writeFileSync(sysctl, saved);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
