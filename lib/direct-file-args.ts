@@ -4,8 +4,8 @@
  */
 import type { NativeHandle, NativeIoSegment } from './binding.js';
 import type { BatchOperation, DirectMode, IoBuffer, IoOptions } from './direct-file.js';
-import { checkOptionKeys, invalidArgument } from './errors.js';
-import { HostBuffer, nativeHandleOf } from './host-buffer.js';
+import { checkOptionKeys, invalidArgument, InvalidArgumentError } from './errors.js';
+import { HostBuffer, hostBufferOwning, nativeHandleOf } from './host-buffer.js';
 
 /** The options object used when a caller passes none: skips the unknown-key check. */
 export const noOptions: IoOptions = Object.freeze({});
@@ -24,6 +24,10 @@ export function segmentOf(
   }
   if (options !== noOptions) checkOptionKeys(options, ['bufferOffset', 'length', 'tail'], where);
   checkCount(`${label}offset`, offset);
+  const owner = ArrayBuffer.isView(buffer) ? hostBufferOwning(buffer) : undefined;
+  if (owner !== undefined && !owner.freed) {
+    return viewOfHostBuffer(owner, buffer as ArrayBufferView, offset, options, where, name);
+  }
   const size = byteLengthOf(buffer, name === undefined ? 'buffer' : `${name}.buffer`);
   const { bufferOffset = 0, tail = false } = options;
   checkCount(`${label}bufferOffset`, bufferOffset);
@@ -34,6 +38,41 @@ export function segmentOf(
   if (name !== undefined) segment.name = name;
   if (buffer instanceof HostBuffer) segment.keep = buffer.arrayBuffer;
   return segment;
+}
+
+/**
+ * A plain view of a HostBuffer's memory becomes a segment of the HostBuffer itself, limited to
+ * the view's range: the native side then holds the HostBuffer, so `free()` refuses while the I/O
+ * runs instead of releasing memory under it.
+ */
+function viewOfHostBuffer(
+  owner: HostBuffer,
+  view: ArrayBufferView,
+  offset: number,
+  options: IoOptions,
+  where: string,
+  name?: string,
+): NativeIoSegment {
+  const label = name === undefined ? '' : `${name}.`;
+  const { bufferOffset = 0 } = options;
+  checkCount(`${label}bufferOffset`, bufferOffset);
+  const length = options.length ?? Math.max(0, view.byteLength - bufferOffset);
+  checkCount(`${label}length`, length);
+  if (bufferOffset + length > view.byteLength) {
+    throw new InvalidArgumentError(
+      'ERR_DMEM_OUT_OF_RANGE',
+      `Expected ${label}bufferOffset + ${label}length to be at most the buffer's ${view.byteLength} ` +
+        `bytes, received ${bufferOffset} + ${length}`,
+    );
+  }
+  const start = view.byteOffset - owner.bytes.byteOffset;
+  return segmentOf(
+    owner,
+    offset,
+    { ...options, bufferOffset: start + bufferOffset, length },
+    where,
+    name,
+  );
 }
 
 export function vectorSegments(buffers: readonly IoBuffer[], offset: number, where: string) {

@@ -75,6 +75,9 @@ declare module './binding.js' {
 
 let fallbackWarned = false;
 
+/** Which HostBuffer owns an ArrayBuffer, so that a plain view of one is never used unguarded. */
+const ownerOfArrayBuffer = new WeakMap<ArrayBuffer, HostBuffer>();
+
 /**
  * A block of page-aligned host memory. `bytes` and `buffer` are views of the memory itself, not
  * copies. Release it with `free()` (or `using`); a buffer dropped without `free()` is released
@@ -120,6 +123,7 @@ export class HostBuffer implements Disposable {
     this.#arrayBuffer = allocation.arrayBuffer;
     this.#bytes = new Uint8Array(allocation.arrayBuffer, allocation.byteOffset, size);
     this.#buffer = Buffer.from(allocation.arrayBuffer, allocation.byteOffset, size);
+    ownerOfArrayBuffer.set(allocation.arrayBuffer, this);
   }
 
   /** A Uint8Array over exactly `size` bytes of the memory; length 0 after `free()`. */
@@ -280,4 +284,13 @@ export function nativeHandleOf(buffer: HostBuffer): NativeHandle {
  */
 export function onRelease(buffer: HostBuffer, hook: () => void): () => void {
   return HostBuffer.addReleaseHook(buffer, hook);
+}
+
+/**
+ * @internal The HostBuffer whose memory a plain view (`buffer.bytes.subarray(...)`, a Buffer
+ * made from its ArrayBuffer) covers, or undefined for any other memory. Native operations use it
+ * to hold the HostBuffer itself, so that `free()` sees the operation and refuses with BusyError.
+ */
+export function hostBufferOwning(view: ArrayBufferView): HostBuffer | undefined {
+  return ownerOfArrayBuffer.get(view.buffer as ArrayBuffer);
 }

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 
 import { openFile, readFile, writeFile } from '../../lib/direct-file.js';
 import { BusyError, InvalidArgumentError, SystemError } from '../../lib/errors.js';
-import { allocate } from '../../lib/host-buffer.js';
+import { allocate, type HostBuffer } from '../../lib/host-buffer.js';
 import { configureIo, ioSettings } from '../../lib/io-engine.js';
 import { scratchDir, sha256 } from './support.js';
 
@@ -144,6 +144,43 @@ describe('DirectFile#write()', () => {
     expect(await writing).toBe(64 * 1024 * 1024);
     buffer.free();
     expect(buffer.freed).toBe(true);
+  });
+});
+
+describe('I/O through plain views of a HostBuffer', () => {
+  it.each([
+    ['a subarray of bytes', (b: HostBuffer) => b.bytes.subarray(4096)],
+    ['its Buffer', (b: HostBuffer) => b.buffer],
+    ['a Buffer made from its ArrayBuffer', (b: HostBuffer) => Buffer.from(b.arrayBuffer, 8192)],
+    ['a DataView', (b: HostBuffer) => new DataView(b.arrayBuffer, 4096)],
+  ])(
+    'holds the HostBuffer for %s, so free() refuses while the I/O runs',
+    async (_label, viewOf) => {
+      const dir = scratchDir();
+      await using file = openFile(path.join(dir, 'view.bin'), { create: true });
+      const buffer = allocate(32 * 1024 * 1024);
+      buffer.bytes.set(randomBytes(1024), 8192);
+      const view = viewOf(buffer);
+      const writing = file.write(view, 0);
+      expect(() => buffer.free()).toThrow(
+        expect.objectContaining({ code: 'ERR_DMEM_BUFFER_BUSY' }),
+      );
+      expect(await writing).toBe(view.byteLength);
+      const back = new Uint8Array(view.buffer, view.byteOffset, view.byteLength).slice();
+      expect(sha256(readFileSync(path.join(dir, 'view.bin')))).toBe(sha256(back));
+      buffer.free();
+      expect(buffer.arrayBuffer.byteLength).toBe(0);
+    },
+  );
+
+  it('keeps the bounds of the view: a range past its end is refused, nothing written', async () => {
+    const dir = scratchDir();
+    await using file = openFile(path.join(dir, 'bounds.bin'), { create: true });
+    using buffer = allocate(16384);
+    await expect(file.write(buffer.bytes.subarray(0, 4096), 0, { length: 8192 })).rejects.toThrow(
+      expect.objectContaining({ code: 'ERR_DMEM_OUT_OF_RANGE' }),
+    );
+    expect(file.size).toBe(0);
   });
 });
 
