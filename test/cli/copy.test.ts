@@ -118,7 +118,12 @@ describe('dynamo-memory copy', () => {
       const child = startCli(['copy', source, destination, '--block-size', '4096', '--depth', '1']);
       let stderr = '';
       child.stderr.on('data', (chunk) => (stderr += String(chunk)));
-      await new Promise((resolve) => setTimeout(resolve, 700));
+      // Signal once the temporary file exists, i.e. once the copy is really under way.
+      const deadline = Date.now() + 60_000;
+      while (readdirSync(folder).length === 0 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      expect(readdirSync(folder)[0]).toMatch(/^\.dmem-[0-9a-f]+\.tmp$/);
       child.kill(signal);
       const status = await new Promise<number | null>((resolve) => child.on('exit', resolve));
       expect(status).toBe(1);
