@@ -329,15 +329,30 @@ export class DirectFile implements AsyncDisposable {
    * call fail with `ERR_DMEM_FILE_CLOSED`. Calling it again returns the same promise.
    *
    * @throws {SystemError} when close() reports a failure (the descriptor is released anyway).
+   * @throws whatever a close hook (NIXL deregistration) throws; the descriptor then stays open
+   *   and `close()` can be called again.
    */
   close(): Promise<void> {
     this.#closed = true;
-    this.#closing ??= (async () => {
+    if (this.#closing) return this.#closing;
+    let hookFailed = false;
+    const closing = (async () => {
       if (this.#inFlight > 0) await new Promise<void>((resolve) => (this.#idle = resolve));
-      for (const hook of [...this.#closeHooks]) hook();
-      this.#closeHooks.clear();
+      // A hook that fails (NIXL could not deregister) keeps the descriptor open: closing it
+      // would let the kernel reuse the number under a live registration. close() may be called
+      // again; new I/O stays refused.
+      for (const hook of [...this.#closeHooks]) {
+        hookFailed = true;
+        hook();
+        hookFailed = false;
+        this.#closeHooks.delete(hook);
+      }
       callNative(() => native().fileClose(this.#handle));
     })();
+    this.#closing = closing;
+    closing.catch(() => {
+      if (hookFailed && this.#closing === closing) this.#closing = undefined;
+    });
     return this.#closing;
   }
 

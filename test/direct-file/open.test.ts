@@ -240,6 +240,22 @@ describe('onClose()', () => {
     expect(seen).toEqual([true]);
     expect(() => onClose(file, () => {})).toThrow(DisposedError);
   });
+
+  it('keeps the descriptor open when a hook fails, refuses new I/O, and closes on a retry', async () => {
+    const dir = scratchDir();
+    const file = openFile(path.join(dir, 'f.bin'), { create: true });
+    let attempts = 0;
+    onClose(file, () => {
+      attempts++;
+      if (attempts === 1) throw new Error('deregistration failed');
+    });
+    await expect(file.close()).rejects.toThrow('deregistration failed');
+    expect(statSync(`/proc/self/fd/${file.fd}`).isFile()).toBe(true);
+    await expect(file.read(new Uint8Array(4096), 0)).rejects.toThrow(DisposedError);
+    await file.close();
+    expect(attempts).toBe(2);
+    expect(() => statSync(`/proc/self/fd/${file.fd}`)).toThrow();
+  });
 });
 
 function catchSync(body: () => unknown): unknown {
