@@ -13,18 +13,23 @@ Error closed_error() {
 }
 
 // RAII owners of the C API's temporary objects, so that a throwing check() never leaks them.
-struct OptArgs {
-  capi_opt_args handle = nullptr;
-  OptArgs() { check(api().create_opt_args(&handle), "nixl_capi_create_opt_args"); }
-  ~OptArgs() {
-    if (handle != nullptr) api().destroy_opt_args(handle);
+// `destroy` names the Api table entry that releases the handle.
+template <typename Handle, int (*Api::*destroy)(Handle)>
+struct Owned {
+  Handle handle = nullptr;
+  Owned() = default;
+  ~Owned() {
+    if (handle != nullptr) (api().*destroy)(handle);
   }
-  OptArgs(const OptArgs&) = delete;
-  OptArgs& operator=(const OptArgs&) = delete;
+  Owned(const Owned&) = delete;
+  Owned& operator=(const Owned&) = delete;
 };
 
-struct RegList {
-  capi_reg_dlist handle = nullptr;
+struct OptArgs : Owned<capi_opt_args, &Api::destroy_opt_args> {
+  OptArgs() { check(api().create_opt_args(&handle), "nixl_capi_create_opt_args"); }
+};
+
+struct RegList : Owned<capi_reg_dlist, &Api::destroy_reg_dlist> {
   RegList(int mem_type, const std::vector<Desc>& descs) {
     check(api().create_reg_dlist(mem_type, &handle), "nixl_capi_create_reg_dlist");
     for (const Desc& desc : descs) {
@@ -32,15 +37,9 @@ struct RegList {
             "nixl_capi_reg_dlist_add_desc");
     }
   }
-  ~RegList() {
-    if (handle != nullptr) api().destroy_reg_dlist(handle);
-  }
-  RegList(const RegList&) = delete;
-  RegList& operator=(const RegList&) = delete;
 };
 
-struct XferList {
-  capi_xfer_dlist handle = nullptr;
+struct XferList : Owned<capi_xfer_dlist, &Api::destroy_xfer_dlist> {
   XferList(int mem_type, const std::vector<Desc>& descs) {
     check(api().create_xfer_dlist(mem_type, &handle), "nixl_capi_create_xfer_dlist");
     for (const Desc& desc : descs) {
@@ -48,36 +47,14 @@ struct XferList {
             "nixl_capi_xfer_dlist_add_desc");
     }
   }
-  ~XferList() {
-    if (handle != nullptr) api().destroy_xfer_dlist(handle);
-  }
-  XferList(const XferList&) = delete;
-  XferList& operator=(const XferList&) = delete;
 };
 
-struct NotifMap {
-  capi_notif_map handle = nullptr;
+struct NotifMap : Owned<capi_notif_map, &Api::destroy_notif_map> {
   NotifMap() { check(api().create_notif_map(&handle), "nixl_capi_create_notif_map"); }
-  ~NotifMap() {
-    if (handle != nullptr) api().destroy_notif_map(handle);
-  }
-  NotifMap(const NotifMap&) = delete;
-  NotifMap& operator=(const NotifMap&) = delete;
 };
 
-struct MemList {
-  capi_mem_list handle = nullptr;
-  ~MemList() {
-    if (handle != nullptr) api().destroy_mem_list(handle);
-  }
-};
-
-struct Params {
-  capi_params handle = nullptr;
-  ~Params() {
-    if (handle != nullptr) api().destroy_params(handle);
-  }
-};
+using MemList = Owned<capi_mem_list, &Api::destroy_mem_list>;
+using Params = Owned<capi_params, &Api::destroy_params>;
 
 BackendInfo read_info(const MemList& mems, const Params& params) {
   BackendInfo info;
