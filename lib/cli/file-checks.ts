@@ -72,6 +72,30 @@ export function destinationFile(source: string, sourceStats: Stats, destination:
 }
 
 /**
+ * Checks that a directory option names an existing directory.
+ *
+ * @throws {UsageError} `ERR_DMEM_NO_DIRECTORY` otherwise, naming the option.
+ */
+export function existingDirectory(option: string, directory: string): string {
+  let stats: Stats;
+  try {
+    stats = statSync(directory);
+  } catch {
+    throw new UsageError(
+      'ERR_DMEM_NO_DIRECTORY',
+      `Expected ${option} to be an existing directory, received ${directory} (not found)`,
+    );
+  }
+  if (!stats.isDirectory()) {
+    throw new UsageError(
+      'ERR_DMEM_NO_DIRECTORY',
+      `Expected ${option} to be a directory, received the file ${directory}`,
+    );
+  }
+  return directory;
+}
+
+/**
  * Parses a size option.
  *
  * @throws {UsageError} `ERR_DMEM_INVALID_SIZE` naming the option.

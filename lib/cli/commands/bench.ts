@@ -11,7 +11,7 @@ import {
 import { formatSize } from '../../size.js';
 import { throughputChart } from '../bench-chart.js';
 import { type CommandContext, ExitCode, UsageError } from '../context.js';
-import { sizeOption } from '../file-checks.js';
+import { existingDirectory, sizeOption } from '../file-checks.js';
 import type { DefineCommand } from './index.js';
 
 const knownCases = ['read', 'write', 'randread'] as const;
@@ -59,11 +59,18 @@ async function bench(
   _args: string[],
   options: Record<string, unknown>,
 ): Promise<number> {
-  const benchOptions: DirectIoBenchmarkOptions = {
-    directory: String(options.dir ?? process.cwd()),
-  };
-  if (options.size !== undefined)
-    benchOptions.fileSize = sizeOption('--size', options.size, 1 << 20);
+  const directory = existingDirectory('--dir', String(options.dir ?? process.cwd()));
+  const benchOptions: DirectIoBenchmarkOptions = { directory };
+  if (options.size !== undefined) {
+    const fileSize = sizeOption('--size', options.size, 64 << 20);
+    if (fileSize % (4 << 20) !== 0) {
+      throw new UsageError(
+        'ERR_DMEM_INVALID_SIZE',
+        `Expected --size to be a multiple of 4MiB from 64MiB, received ${String(options.size)}`,
+      );
+    }
+    benchOptions.fileSize = fileSize;
+  }
   if (options.seconds !== undefined)
     benchOptions.seconds = positiveNumber('--seconds', options.seconds);
   if (options.cases !== undefined) benchOptions.cases = parseCases(options.cases);
@@ -131,8 +138,8 @@ export const defineBench: DefineCommand = (program, wrap) => {
     .command('bench')
     .description('benchmark O_DIRECT reads and writes in DIR against fio and Node fs, in one run')
     .option('--dir <DIR>', 'where the test file goes, on the disk to measure (default: .)')
-    .option('--size <SIZE>', 'test file size (default 2GiB)')
-    .option('--seconds <s>', 'seconds per random-read point')
+    .option('--size <SIZE>', 'test file size, a multiple of 4MiB from 64MiB (default 2GiB)')
+    .option('--seconds <s>', 'seconds per random-read point (default 3)')
     .option('--cases <list>', 'read,write,randread (default: all)')
     .option('--no-fio', 'skip the fio baseline')
     .option('--svg <FILE>', 'also write an SVG chart of throughput by request size')

@@ -3,11 +3,13 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 
 import { cudaDevices, cudaStatus } from '../../cuda/index.js';
+import { nixlStatus } from '../../nixl/index.js';
 import { createTempFile } from '../../direct-file.js';
 import { allocate, pageSize } from '../../host-buffer.js';
 import { ioSettings } from '../../io-engine.js';
 import { formatSize } from '../../size.js';
 import { type CommandContext, ExitCode } from '../context.js';
+import { existingDirectory } from '../file-checks.js';
 import type { DefineCommand } from './index.js';
 
 function readText(file: string): string | undefined {
@@ -93,6 +95,7 @@ export async function gatherInfo(dir: string) {
     ioEngine: ioSettings(),
     directory: await directoryFacts(dir),
     cuda: { status: cudaStatus(), devices: cudaDevices() },
+    nixl: nixlStatus(),
   };
 }
 
@@ -101,7 +104,7 @@ async function info(
   _args: string[],
   options: Record<string, unknown>,
 ): Promise<number> {
-  const facts = await gatherInfo(String(options.dir ?? process.cwd()));
+  const facts = await gatherInfo(existingDirectory('--dir', String(options.dir ?? process.cwd())));
   if (context.json) {
     context.printJson('dynamo-memory/info', 1, { ok: true, ...facts });
     return ExitCode.ok;
@@ -138,6 +141,12 @@ async function info(
       `  cuda:${device.ordinal} ${device.name} (sm ${device.computeCapability}, ${formatSize(device.totalMemory)}, ${device.pciBusId}, NUMA ${device.numaNode ?? 'unknown'})`,
     );
   }
+  const nixl = facts.nixl;
+  context.print(
+    nixl.usable
+      ? `NIXL: usable (${nixl.library}), plugins ${nixl.plugins.join(', ') || 'none'}`
+      : `NIXL: ${nixl.state}${nixl.reason ? ` (${nixl.reason})` : ''}`,
+  );
   return ExitCode.ok;
 }
 

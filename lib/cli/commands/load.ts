@@ -1,6 +1,6 @@
 /** `dynamo-memory load FILE`: read a file with O_DIRECT into page-aligned host memory. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 
 import { copyFromDevice, type DeviceBuffer, loadFileToDevice } from '../../cuda/index.js';
 import { openFile } from '../../direct-file.js';
@@ -193,6 +193,26 @@ async function loadToDevice(
   }
 }
 
+/**
+ * Pseudo-files (/proc, /sys) report size 0 yet have content; loading them would silently give 0
+ * bytes, so a file of size 0 is checked for a first byte.
+ *
+ * @throws {MemoryError} `ERR_DMEM_UNSIZED_FILE` when it has one.
+ */
+function refuseUnsizedContent(filePath: string): void {
+  const fd = openSync(filePath, 'r');
+  try {
+    if (readSync(fd, Buffer.alloc(1), 0, 1, 0) === 0) return;
+  } finally {
+    closeSync(fd);
+  }
+  throw new MemoryError(
+    'ERR_DMEM_UNSIZED_FILE',
+    `${filePath} reports a size of 0 but has content (a pseudo-file such as those in /proc or ` +
+      '/sys): load reads files whose size is known; nothing was loaded',
+  );
+}
+
 async function bufferedSha256(filePath: string): Promise<string> {
   const hash = createHash('sha256');
   for await (const chunk of createReadStream(filePath, { highWaterMark: 4 << 20 })) {
@@ -208,7 +228,7 @@ async function load(
 ): Promise<number> {
   const [filePath] = args as [string];
   const direct = directOption(options.direct ?? 'prefer');
-  const verify = options.verify as string | undefined;
+  const verify = (options.verify as string | undefined)?.toLowerCase();
   if (verify !== undefined && verify !== 'sha256') {
     throw new UsageError(
       'ERR_DMEM_INVALID_ARGUMENT',
@@ -217,6 +237,7 @@ async function load(
   }
   const target = parseTarget(options.to);
   const size = regularFile(filePath, 'FILE').size;
+  if (size === 0) refuseUnsizedContent(filePath);
 
   // load, with a progress bar on a terminal
   const progress = byteProgress(context, 'load', size);
