@@ -12,7 +12,6 @@ import {
   checkOptionKeys,
   DisposedError,
   invalidArgument,
-  InvalidArgumentError,
 } from './errors.js';
 
 /** How hard to try for 2 MiB pages. */
@@ -211,14 +210,17 @@ export class HostBuffer implements Disposable {
  */
 export function allocate(size: number, options: AllocateOptions = {}): HostBuffer {
   // validate arguments
-  if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 1) {
-    throw invalidArgument('size', `an integer from 1 to ${Number.MAX_SAFE_INTEGER}`, size);
-  }
-  if (size > bufferConstants.MAX_LENGTH) {
-    throw new InvalidArgumentError(
-      'ERR_DMEM_INVALID_ARGUMENT',
-      `Expected size to be at most ${bufferConstants.MAX_LENGTH} bytes, the largest JS view ` +
-        `this Node.js version allows, received number ${size}`,
+  if (
+    typeof size !== 'number' ||
+    !Number.isSafeInteger(size) ||
+    size < 1 ||
+    size > bufferConstants.MAX_LENGTH
+  ) {
+    throw invalidArgument(
+      'size',
+      `an integer from 1 to ${bufferConstants.MAX_LENGTH} (buffer.constants.MAX_LENGTH, the ` +
+        'largest JS view this Node.js version allows)',
+      size,
     );
   }
   if (typeof options !== 'object' || options === null) {

@@ -1,4 +1,10 @@
 /** @dynamo/memory: page-aligned host memory, O_DIRECT files, CUDA and NIXL for Node.js. */
+// The native surface is declared in pieces next to its callers (module augmentation); these
+// imports keep every piece in the published declarations, so consumers type-check without
+// skipLibCheck.
+import './cuda/native.js';
+import './nixl/native.js';
+
 export * from './errors.js';
 export { parseSize, formatSize } from './size.js';
 export type { VendorMode } from './env.js';
@@ -36,6 +42,15 @@ export {
   type DirectIoBenchmarkProgress,
 } from './direct-io-bench.js';
 export { preflight, type PreflightOptions } from './security/preflight.js';
+export {
+  reportExitCode,
+  type CheckResult,
+  type CheckStatus,
+  type FailOn,
+  type ProfileName,
+  type Report,
+  type Severity,
+} from './security/report.js';
 export { renderReport, type ReportFormat, type RenderOptions } from './security/render.js';
 export { lint, lintSources, type LintOptions, type LintSource } from './security/lint.js';
 export * from './cuda/index.js';

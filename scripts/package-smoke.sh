@@ -4,6 +4,7 @@
 # then import the library and run the CLI from that project.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+root=$(pwd)
 
 npm run prebuild --silent
 prebuilt=$(ls prebuilds/linux-x64/*.node)
@@ -27,6 +28,23 @@ node --input-type=module -e "
   console.log('import ok: HostBuffer of', buffer.size, 'bytes at 0x' + buffer.address.toString(16));
   buffer.free();
 "
+# The published declarations type-check for a strict consumer without skipLibCheck.
+cat > consumer.ts <<'TS'
+import { allocate, openFile, cudaStatus, reportExitCode, type HostBuffer } from '@dynamo/memory';
+const buffer: HostBuffer = allocate(4096);
+buffer.free();
+void openFile;
+void cudaStatus;
+void reportExitCode;
+TS
+cat > tsconfig.json <<JSON
+{ "compilerOptions": { "module": "NodeNext", "moduleResolution": "NodeNext", "target": "ES2022",
+  "strict": true, "noEmit": true, "skipLibCheck": false, "lib": ["ES2022", "ESNext.Disposable"],
+  "types": ["node"], "typeRoots": ["$root/node_modules/@types"] }, "files": ["consumer.ts"] }
+JSON
+"$root/node_modules/.bin/tsc" -p .
+echo "types ok: the declarations type-check with skipLibCheck off"
+
 npx --no-install dynamo-memory load "$(command -v node)" --verify sha256 --json > load.json
 expected=$(sha256sum "$(command -v node)" | cut -d' ' -f1)
 node -e "

@@ -95,7 +95,11 @@ describe('allocate()', () => {
 describe('allocate() with bad input', () => {
   const tooLarge = bufferConstants.MAX_LENGTH + 1;
   it.each<[string, unknown, RegExp]>([
-    ['0', 0, /Expected size to be an integer from 1 to 9007199254740991, received number 0/],
+    [
+      '0',
+      0,
+      /Expected size to be an integer from 1 to \d+ \(buffer.constants.MAX_LENGTH, .*\), received number 0/,
+    ],
     ['negative', -4096, /received number -4096/],
     ['fractional', 4096.5, /received number 4096.5/],
     ['NaN', NaN, /received number NaN/],
@@ -104,7 +108,11 @@ describe('allocate() with bad input', () => {
     ['a string', '4096', /received string "4096"/],
     ['a bigint', 4096n, /received bigint 4096n/],
     ['undefined', undefined, /received undefined/],
-    ['beyond the largest JS view', tooLarge, /at most \d+ bytes, the largest JS view/],
+    [
+      'beyond the largest JS view',
+      tooLarge,
+      /the largest JS view this Node.js version allows\), received number/,
+    ],
   ])('rejects size %s with ERR_DMEM_INVALID_ARGUMENT', (_label, size, message) => {
     expect(() => allocate(size as number)).toThrow(InvalidArgumentError);
     expect(() => allocate(size as number)).toThrow(
