@@ -33,6 +33,8 @@ import { forkCheck, forkHelper } from '../support/cuda-stand-in/build.js';
 delete process.env.DYNAMO_MEMORY_CUDA_STAND_IN;
 const status = cudaStatus({ mode: 'auto' });
 const skipReason = status.available ? '' : ` (skipped: no usable CUDA driver, ${status.reason})`;
+// The default reporter folds skipped files into one line; say why where people read it.
+if (!status.available) console.info(`test/gpu:${skipReason}`);
 const indexUrl = distUrl('index.js');
 
 function child(source: string, env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []) {

@@ -18,6 +18,8 @@ import { repoRoot } from '../support/child.js';
 
 const status = nixlStatus();
 const why = status.usable ? '' : `: NIXL is ${status.state} (${status.reason})`;
+// The default reporter folds skipped files into one line; say why where people read it.
+if (!status.usable) console.info(`test/nixl is skipped${why}`);
 const hasPosix = status.plugins.includes('POSIX');
 const hasUcx = status.plugins.includes('UCX');
 const timeoutMs = 30_000;
