@@ -93,3 +93,21 @@ describe('dynamo-memory load of pseudo-files', () => {
     });
   });
 });
+
+describe('dynamo-memory preflight and lint output options', () => {
+  it.each([['preflight'], ['lint']])('%s refuses --json with another --format', (command) => {
+    const args = command === 'lint' ? ['lint', '-'] : ['preflight'];
+    const result = runCli([...args, '--json', '--format', 'text']);
+    expect(result.status).toBe(3);
+    expect(result.stderr).toMatch(/ERR_DMEM_INVALID_ARGUMENT: --json asks for JSON but --format/);
+  });
+
+  it('warns when an --ignore id matches no check, and still runs', () => {
+    const result = runCli(['preflight', '--ignore', 'NOPE-01=typo', '--json']);
+    expect(result.stderr).toContain('warning: --ignore NOPE-01 matched no check in this run');
+    expect(result.json).toMatchObject({
+      schema: 'dynamo-memory/security-report',
+      kind: 'preflight',
+    });
+  });
+});

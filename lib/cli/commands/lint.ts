@@ -6,15 +6,11 @@
 import { Option } from 'commander';
 
 import { lint } from '../../security/lint.js';
-import { type ReportFormat, renderReport, reportFormats } from '../../security/render.js';
-import {
-  type FailOn,
-  type ProfileName,
-  profileNames,
-  reportExitCode,
-} from '../../security/report.js';
+import { type ReportFormat, reportFormats } from '../../security/render.js';
+import { type FailOn, type ProfileName, profileNames } from '../../security/report.js';
 import { parseSuppressions } from '../../security/suppress.js';
 import { sizeOption } from '../file-checks.js';
+import { reportFormatOf, writeReport } from '../security-output.js';
 import type { DefineCommand } from './index.js';
 
 interface LintCliOptions {
@@ -64,7 +60,7 @@ export const defineLint: DefineCommand = (program, wrap) => {
     .action(
       wrap('lint', async (context, args, raw) => {
         const options = raw as unknown as LintCliOptions;
-        const format: ReportFormat = options.format ?? (context.json ? 'json' : 'text');
+        const format = reportFormatOf(context, options.format);
         const suppressions = parseSuppressions(options.ignore);
         const pinnedBytes =
           options.pinned === undefined ? undefined : sizeOption('--pinned', options.pinned, 0);
@@ -74,12 +70,7 @@ export const defineLint: DefineCommand = (program, wrap) => {
           allowEmpty: options.allowEmpty === true,
           suppressions,
         });
-        const color =
-          format === 'text' &&
-          context.io.stdout.isTTY === true &&
-          context.io.env.NO_COLOR === undefined;
-        context.io.stdout.write(renderReport(report, format, { color }));
-        return reportExitCode(report, options.failOn);
+        return writeReport(context, 'lint', report, format, options.failOn, suppressions);
       }),
     );
 };

@@ -6,15 +6,11 @@
 import { Option } from 'commander';
 
 import { preflight } from '../../security/preflight.js';
-import { type ReportFormat, renderReport, reportFormats } from '../../security/render.js';
-import {
-  type FailOn,
-  type ProfileName,
-  profileNames,
-  reportExitCode,
-} from '../../security/report.js';
+import { type ReportFormat, reportFormats } from '../../security/render.js';
+import { type FailOn, type ProfileName, profileNames } from '../../security/report.js';
 import { parseSuppressions } from '../../security/suppress.js';
 import { sizeOption } from '../file-checks.js';
+import { reportFormatOf, writeReport } from '../security-output.js';
 import type { DefineCommand } from './index.js';
 
 interface PreflightCliOptions {
@@ -59,7 +55,7 @@ export const definePreflight: DefineCommand = (program, wrap) => {
     .action(
       wrap('preflight', async (context, _args, raw) => {
         const options = raw as unknown as PreflightCliOptions;
-        const format: ReportFormat = options.format ?? (context.json ? 'json' : 'text');
+        const format = reportFormatOf(context, options.format);
         const suppressions = parseSuppressions(options.ignore);
         const pinnedBytes =
           options.pinned === undefined ? undefined : sizeOption('--pinned', options.pinned, 0);
@@ -71,12 +67,7 @@ export const definePreflight: DefineCommand = (program, wrap) => {
           env: context.io.env,
           failOn: options.failOn,
         });
-        const color =
-          format === 'text' &&
-          context.io.stdout.isTTY === true &&
-          context.io.env.NO_COLOR === undefined;
-        context.io.stdout.write(renderReport(report, format, { color }));
-        return reportExitCode(report, options.failOn);
+        return writeReport(context, 'preflight', report, format, options.failOn, suppressions);
       }),
     );
 };
