@@ -85,6 +85,10 @@ BackendInfo read_info(const MemList& mems, const Params& params) {
   return info;
 }
 
+void add_backend(const OptArgs& args, capi_backend backend) {
+  check(api().opt_args_add_backend(args.handle, backend), "nixl_capi_opt_args_add_backend");
+}
+
 void add_notification(const OptArgs& args, const std::string* notification) {
   if (notification == nullptr) return;
   check(api().opt_args_set_has_notif(args.handle, true), "nixl_capi_opt_args_set_has_notif");
@@ -237,8 +241,7 @@ void Agent::register_mem(int mem_type, const std::vector<Desc>& descs, const std
   ensure_open();
   RegList list(mem_type, descs);
   OptArgs args;
-  check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-        "nixl_capi_opt_args_add_backend");
+  add_backend(args, backend_handle(backend));
   check(api().register_mem(_handle, list.handle, args.handle), "nixl_capi_register_mem");
 }
 
@@ -249,8 +252,7 @@ void Agent::deregister_mem(int mem_type,
   ensure_open();
   RegList list(mem_type, descs);
   OptArgs args;
-  check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-        "nixl_capi_opt_args_add_backend");
+  add_backend(args, backend_handle(backend));
   check(api().deregister_mem(_handle, list.handle, args.handle), "nixl_capi_deregister_mem");
 }
 
@@ -316,8 +318,7 @@ void Agent::send_notification(const std::string& agent,
   ensure_open();
   OptArgs args;
   if (!backend.empty()) {
-    check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-          "nixl_capi_opt_args_add_backend");
+    add_backend(args, backend_handle(backend));
   }
   check(api().gen_notif(_handle, agent.c_str(), message.data(), message.size(), args.handle),
         "nixl_capi_gen_notif");
@@ -351,8 +352,7 @@ std::shared_ptr<XferRequest> Agent::create_xfer(XferOp op,
   XferList remote_list(remote_type, remote);
   OptArgs args;
   if (!backend.empty()) {
-    check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-          "nixl_capi_opt_args_add_backend");
+    add_backend(args, backend_handle(backend));
   }
   add_notification(args, notification);
 
@@ -382,8 +382,7 @@ std::shared_ptr<PreparedList> Agent::prepare(const std::string& agent,
   XferList list(mem_type, descs);
   OptArgs args;
   if (!backend.empty()) {
-    check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-          "nixl_capi_opt_args_add_backend");
+    add_backend(args, backend_handle(backend));
   }
   capi_dlist_handle handle = nullptr;
   check(api().prep_xfer_dlist(_handle, agent.c_str(), list.handle, &handle, args.handle),
@@ -412,8 +411,7 @@ std::shared_ptr<XferRequest> Agent::make_xfer(XferOp op,
   }
   OptArgs args;
   if (!backend.empty()) {
-    check(api().opt_args_add_backend(args.handle, backend_handle(backend)),
-          "nixl_capi_opt_args_add_backend");
+    add_backend(args, backend_handle(backend));
   }
   add_notification(args, notification);
 
