@@ -59,13 +59,7 @@ export class DeviceBuffer implements Disposable {
   free(): void {
     const handle = this.#handle;
     if (handle === undefined) return;
-    const { holds } = callNative(() => native().cudaHandleState(handle));
-    if (holds > 0) {
-      throw new BusyError(
-        'ERR_DMEM_DEVICE_BUFFER_BUSY',
-        `Cannot free a device buffer while ${holds} copy(ies) still use it; await them first`,
-      );
-    }
+    refuseWhileCopying(handle, 'ERR_DMEM_DEVICE_BUFFER_BUSY', 'a device buffer');
     this.#runFreeHooks();
     callNative(() => native().cudaDeviceFree(handle));
     this.#handle = undefined;
@@ -137,6 +131,20 @@ export class DeviceBuffer implements Disposable {
       }
     }
     return failures;
+  }
+}
+
+/**
+ * @internal Refuses to release CUDA memory that a copy still uses.
+ * @throws {BusyError} with `code`, naming how many copies hold it.
+ */
+export function refuseWhileCopying(handle: NativeHandle, code: string, what: string): void {
+  const { holds } = callNative(() => native().cudaHandleState(handle));
+  if (holds > 0) {
+    throw new BusyError(
+      code,
+      `Cannot free ${what} while ${holds} copy(ies) still use it; await them first`,
+    );
   }
 }
 

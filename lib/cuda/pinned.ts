@@ -5,10 +5,10 @@
 import { type NativeHandle, native } from '../binding.js';
 import { debug } from '../debug.js';
 import type { VendorMode } from '../env.js';
-import { BusyError, callNative, DisposedError, invalidArgument } from '../errors.js';
+import { callNative, DisposedError, invalidArgument } from '../errors.js';
 import { type HostBuffer, nativeHandleOf, onRelease } from '../host-buffer.js';
 
-import { readDeviceOption } from './device-buffer.js';
+import { readDeviceOption, refuseWhileCopying } from './device-buffer.js';
 import { cudaOrDegrade, requireCuda } from './status.js';
 import { armExitRelease } from './teardown.js';
 
@@ -167,13 +167,7 @@ export class PinnedHostBuffer implements Disposable {
   free(): void {
     const handle = this.#handle;
     if (handle === undefined) return;
-    const { holds } = callNative(() => native().cudaHandleState(handle));
-    if (holds > 0) {
-      throw new BusyError(
-        'ERR_DMEM_BUFFER_BUSY',
-        `Cannot free a pinned buffer while ${holds} copy(ies) still use it; await them first`,
-      );
-    }
+    refuseWhileCopying(handle, 'ERR_DMEM_BUFFER_BUSY', 'a pinned buffer');
     callNative(() => native().cudaPinnedFree(handle));
     this.#handle = undefined;
   }
