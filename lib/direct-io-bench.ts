@@ -372,19 +372,8 @@ async function oursSequential(
   const buffers = Array.from({ length: depth }, () => allocate(blockSize, { zero: false }));
   try {
     return await measure(async () => {
-      const latencies: number[] = [];
-      let next = 0;
-      await Promise.all(
-        buffers.map(async (buffer) => {
-          while (next < fileSize) {
-            const offset = next;
-            next += blockSize;
-            const t0 = performance.now();
-            if (kind === 'read') await file.read(buffer, offset);
-            else await file.write(buffer, offset);
-            latencies.push((performance.now() - t0) * 1000);
-          }
-        }),
+      const latencies = await sequentialPass(buffers, fileSize, blockSize, (buffer, offset) =>
+        kind === 'read' ? file.read(buffer, offset) : file.write(buffer, offset),
       );
       if (kind === 'write') await file.datasync();
       return { bytes: fileSize, ops: fileSize / blockSize, latencies };
@@ -457,19 +446,10 @@ async function nodeSequential(
   const buffers = Array.from({ length: depth }, () => Buffer.allocUnsafeSlow(blockSize).fill(7));
   try {
     return await measure(async () => {
-      const latencies: number[] = [];
-      let next = 0;
-      await Promise.all(
-        buffers.map(async (buffer) => {
-          while (next < fileSize) {
-            const offset = next;
-            next += blockSize;
-            const t0 = performance.now();
-            if (kind === 'read') await handle.read(buffer, 0, blockSize, offset);
-            else await handle.write(buffer, 0, blockSize, offset);
-            latencies.push((performance.now() - t0) * 1000);
-          }
-        }),
+      const latencies = await sequentialPass(buffers, fileSize, blockSize, (buffer, offset) =>
+        kind === 'read'
+          ? handle.read(buffer, 0, blockSize, offset)
+          : handle.write(buffer, 0, blockSize, offset),
       );
       if (kind === 'write') await handle.sync();
       return { bytes: fileSize, ops: fileSize / blockSize, latencies };
@@ -508,4 +488,30 @@ async function nodeRandom(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * One sequential pass over the file with one request in flight per buffer, the same harness for
+ * every engine so that only the engine differs. Returns each request's latency in µs.
+ */
+async function sequentialPass<B>(
+  buffers: readonly B[],
+  fileSize: number,
+  blockSize: number,
+  transfer: (buffer: B, offset: number) => Promise<unknown>,
+): Promise<number[]> {
+  const latencies: number[] = [];
+  let next = 0;
+  await Promise.all(
+    buffers.map(async (buffer) => {
+      while (next < fileSize) {
+        const offset = next;
+        next += blockSize;
+        const t0 = performance.now();
+        await transfer(buffer, offset);
+        latencies.push((performance.now() - t0) * 1000);
+      }
+    }),
+  );
+  return latencies;
 }
